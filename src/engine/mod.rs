@@ -1,0 +1,1 @@
+//! The probe engine: sender threads, receiver, tracker, summary. (being written)

@@ -1,0 +1,20 @@
+//! synprobe: decide whether TCP ports are alive with a crafted SYN, never completing a
+//! connection.
+//!
+//! The crate is split into a pure core that never touches a socket or a clock
+//! (`target`, `permute`, `cookie`, `wire`, `classify`, `pacer`, `probe`), an I/O module
+//! that holds every `unsafe` (`io`), the engine that drives both (`engine`), and the
+//! presentation layer (`output`, `cli`).
+#![deny(unsafe_code)]
+
+pub mod classify;
+pub mod cli;
+pub mod cookie;
+pub mod engine;
+pub mod io;
+pub mod output;
+pub mod pacer;
+pub mod permute;
+pub mod probe;
+pub mod target;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Result sinks and printers. (being written)
