@@ -1,4 +1,3 @@
 fn main() {
-    eprintln!("synprobe: not built yet");
-    std::process::exit(1);
+    std::process::exit(synprobe::cli::main());
 }

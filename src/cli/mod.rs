@@ -1,1 +1,141 @@
-//! Command-line definitions. (being written)
+//! The command line: clap definitions, validation into engine configs, and the one place
+//! that maps errors to exit codes (0 ok, 1 unhealthy / runtime / privilege, 2 bad input).
+
+mod bench;
+mod check;
+mod net;
+mod scan;
+mod values;
+
+use clap::{Parser, Subcommand};
+use thiserror::Error;
+
+use crate::engine::EngineError;
+use crate::io::IoError;
+use crate::target::TargetError;
+
+/// Exit code for bad input: a flag, a target, a port or a file.
+pub const EXIT_INPUT: i32 = 2;
+/// Exit code for a runtime failure, a missing privilege, or an unhealthy `check`.
+pub const EXIT_FAIL: i32 = 1;
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Bad input: exit 2, nothing sent.
+    #[error("{0}")]
+    Input(String),
+    /// Everything else that stops a run: exit 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl From<TargetError> for CliError {
+    fn from(e: TargetError) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+impl From<IoError> for CliError {
+    fn from(e: IoError) -> Self {
+        match e {
+            IoError::NoSuchInterface(_) => CliError::Input(e.to_string()),
+            _ => CliError::Runtime(e.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Io(io) => io.into(),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
+}
+
+const ABOUT: &str =
+    "Decide whether TCP ports are alive with a crafted SYN, never completing a connection.";
+
+const LONG_ABOUT: &str = "\
+Decide whether TCP ports are alive with a crafted SYN, never completing a connection.
+
+synprobe sends a SYN it built itself from a raw socket and reads the reply:
+  SYN-ACK               open       something listens (a load balancer's TCP check passes)
+  RST                   closed     nothing listens (opening the firewall is not enough)
+  ICMP unreachable      filtered   a firewall rejects the SYN
+  no reply              filtered   a filter drops the SYN
+After every SYN-ACK it sends an RST, so the target never keeps a half-open entry.
+
+It needs CAP_NET_RAW and CAP_NET_ADMIN: run it as root, or once
+  sudo setcap cap_net_raw,cap_net_admin=eip $(command -v synprobe)
+
+Exit codes: 0 success (check: every target healthy), 1 a target unhealthy, a runtime
+error or a missing privilege, 2 bad input.";
+
+#[derive(Debug, Parser)]
+#[command(name = "synprobe", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sweep addresses x ports at a set rate and report each pair's state.
+    Scan(scan::ScanArgs),
+    /// Would a load balancer's TCP health check pass? One verdict per HOST:PORT, with its reason.
+    Check(check::CheckArgs),
+    /// Measure how many probes per second this machine sustains; prints one JSON line.
+    Bench(bench::BenchArgs),
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return clap_exit(e),
+    };
+    let result = match cli.command {
+        Command::Scan(a) => scan::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(CliError::Input(msg)) => {
+            eprintln!("synprobe: {msg}");
+            EXIT_INPUT
+        }
+        Err(CliError::Runtime(msg)) => {
+            eprintln!("synprobe: {msg}");
+            EXIT_FAIL
+        }
+    }
+}
+
+/// Help and version go out as clap renders them; a usage error becomes one line.
+fn clap_exit(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_INPUT
+            } else {
+                0
+            }
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("synprobe: {first} (see --help)");
+            EXIT_INPUT
+        }
+    }
+}

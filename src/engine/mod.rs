@@ -1,1 +1,99 @@
-//! The probe engine: sender threads, receiver, tracker, summary. (being written)
+//! The probe engine: one receiver thread, N sender threads over disjoint slices of a keyed
+//! permutation, a one-bit-per-pair tracker, and a driver that runs rounds and waits.
+//! `scan`, `check` and `bench` are drivers of this same engine; they differ only in the
+//! schedule and in the sink results go to.
+
+mod clock;
+mod receiver;
+mod run;
+mod sender;
+mod tracker;
+
+pub use clock::Clock;
+pub use run::run;
+pub use tracker::Tracker;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::cookie::{CookieKey, SourcePorts};
+use crate::io::{IoError, Link, NetPath};
+use crate::target::PairSpace;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("writing results: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What a SYN looks like besides addresses: the fields of a normal Linux client's SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SynShape {
+    pub ttl: u8,
+    pub window: u16,
+    pub mss: u16,
+    pub wscale: u8,
+}
+
+impl Default for SynShape {
+    fn default() -> Self {
+        SynShape {
+            ttl: 64,
+            window: 64240,
+            mss: 1460,
+            wscale: 7,
+        }
+    }
+}
+
+/// When probes go out and how long to listen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every pair once, then up to `retries` more rounds for the unanswered; `round_wait`
+    /// after each round but the last, `final_wait` after the last.
+    Rounds {
+        retries: u32,
+        round_wait: Duration,
+        final_wait: Duration,
+    },
+    /// Cycle through the pairs until `duration` has passed (for `bench`).
+    Cycle { duration: Duration },
+}
+
+/// The routes of a run: one interface, with a next hop per address family in use.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub v4: Option<NetPath>,
+    pub v6: Option<NetPath>,
+}
+
+impl Paths {
+    pub fn link(&self) -> &Link {
+        match (&self.v4, &self.v6) {
+            (Some(p), _) | (None, Some(p)) => &p.link,
+            (None, None) => unreachable!("Paths is built with at least one family"),
+        }
+    }
+}
+
+/// Everything one engine run needs, validated.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub space: PairSpace,
+    pub seed: u64,
+    pub key: CookieKey,
+    pub source_ports: SourcePorts,
+    /// Probes per second over all send threads; `None` = as fast as possible.
+    pub rate: Option<f64>,
+    pub schedule: Schedule,
+    /// This machine's shard: (index, count), index < count.
+    pub shard: (u64, u64),
+    pub send_threads: usize,
+    pub paths: Paths,
+    pub shape: SynShape,
+}

@@ -4,6 +4,9 @@
 //! STUB: interface fixed, body to be written.
 #![allow(unsafe_code)]
 
+mod iface;
+pub use iface::interface_exists;
+
 use std::net::IpAddr;
 use std::time::Duration;
 

@@ -1,1 +1,114 @@
-//! Result sinks and printers. (being written)
+//! Where results go: the `Sink` trait the engine reports through, the printers (text, JSON
+//! Lines, CSV), the state filter, the progress line and the summary. Nothing here knows
+//! about sockets.
+
+mod format;
+mod progress;
+mod summary;
+
+pub use format::{Format, Printer, endpoint};
+pub use progress::Progress;
+pub use summary::Summary;
+
+use std::io;
+
+use crate::probe::{ProbeResult, State};
+
+/// Receives every verdict the engine reaches, each (ip, port) pair at most once.
+pub trait Sink {
+    fn result(&mut self, r: &ProbeResult) -> io::Result<()>;
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Which states reach the printer (`--states`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateFilter {
+    pub open: bool,
+    pub closed: bool,
+    pub filtered: bool,
+}
+
+impl StateFilter {
+    pub const ALL: StateFilter = StateFilter {
+        open: true,
+        closed: true,
+        filtered: true,
+    };
+
+    /// Parse `open,closed,filtered` or `all`; the error names the bad word.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut f = StateFilter {
+            open: false,
+            closed: false,
+            filtered: false,
+        };
+        for word in spec.split(',').map(str::trim) {
+            match word {
+                "open" => f.open = true,
+                "closed" => f.closed = true,
+                "filtered" => f.filtered = true,
+                "all" => f = StateFilter::ALL,
+                _ => {
+                    return Err(format!(
+                        "invalid state '{word}': expected open, closed, filtered or all"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn wants(&self, s: State) -> bool {
+        match s {
+            State::Open => self.open,
+            State::Closed => self.closed,
+            State::Filtered => self.filtered,
+        }
+    }
+}
+
+/// A sink that passes only the wanted states on.
+pub struct Filtered<S> {
+    pub filter: StateFilter,
+    pub inner: S,
+}
+
+impl<S: Sink> Sink for Filtered<S> {
+    fn result(&mut self, r: &ProbeResult) -> io::Result<()> {
+        if self.filter.wants(r.state()) {
+            self.inner.result(r)
+        } else {
+            Ok(())
+        }
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
+    }
+}
+
+/// A sink that keeps everything (for `check` and tests).
+#[derive(Default, Debug)]
+pub struct Collect(pub Vec<ProbeResult>);
+
+impl Sink for Collect {
+    fn result(&mut self, r: &ProbeResult) -> io::Result<()> {
+        self.0.push(*r);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_filter_parses_lists_and_all() {
+        let f = StateFilter::parse("open,filtered").unwrap();
+        assert!(f.open && !f.closed && f.filtered);
+        assert_eq!(StateFilter::parse("all").unwrap(), StateFilter::ALL);
+        let e = StateFilter::parse("open,shut").unwrap_err();
+        assert!(e.contains("'shut'"), "{e}");
+    }
+}

@@ -1,0 +1,158 @@
+//! `synprobe scan`: sweep targets x ports in a keyed random order at a set rate.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+
+use clap::Args;
+
+use super::net::{self, NetArgs};
+use super::{CliError, values};
+use crate::cookie::CookieKey;
+use crate::engine::{self, EngineConfig, Schedule, SynShape};
+use crate::output::{Filtered, Format, Printer, Progress, StateFilter};
+use crate::target::{PairSpace, PortList, TargetSet};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  synprobe scan 198.18.0.0/16 -p 80,443 --rate 100k
+  synprobe scan @fleet.txt -p 22,80,8000-8100 --states all --format jsonl -o out.jsonl
+  synprobe scan 198.18.0.0/15 -p 443 --exclude 198.18.7.0/24 --rate max
+  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 1/2   # on machine one
+  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 2/2   # on machine two")]
+pub struct ScanArgs {
+    /// Targets: addresses, CIDR blocks (198.18.0.0/16), ranges (198.18.0.1-198.18.0.9),
+    /// host names (resolved once), or @FILE with one target per line (# comments).
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Ports to probe: 22,80,8000-8100.
+    #[arg(short = 'p', long = "ports", value_name = "PORTS", required = true)]
+    pub ports: String,
+    /// Probes per second over all send threads (suffixes k, M), or max.
+    #[arg(long, value_name = "PPS|max", default_value = "10000")]
+    pub rate: String,
+    /// Extra rounds for pairs that have not answered yet.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: u32,
+    /// How long to listen after the last probe of a round (500ms, 2s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub wait: String,
+    /// Output format: text, jsonl or csv.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: String,
+    /// Write results to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<String>,
+    /// Which states to report: a list of open, closed, filtered, or all.
+    #[arg(long, value_name = "STATES", default_value = "open")]
+    pub states: String,
+    /// Seed of the probe order: the same seed gives the same order (needed with --shard).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Addresses, CIDR blocks or ranges never to probe (comma-separated, repeatable).
+    #[arg(long, value_name = "SPEC,...", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// File of addresses, CIDR blocks or ranges never to probe (# comments).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Option<String>,
+    /// Send threads (default: 1 up to 500k probes/s, else one per core).
+    #[arg(long, value_name = "N")]
+    pub send_threads: Option<usize>,
+    /// Probe only shard I of N (1-based) of the permutation; every machine uses the same --seed.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Never draw the progress line (it is drawn only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Send threads for a rate: one keeps up to about half a million probes/s; beyond that,
+/// one per core.
+pub fn default_send_threads(rate: Option<f64>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match rate {
+        Some(r) if r <= 500_000.0 => 1,
+        _ => cores.clamp(1, 4),
+    }
+}
+
+/// Parse targets, ports and excludes into the pair space.
+pub fn pair_space(
+    targets: &[String],
+    ports: &str,
+    exclude: &[String],
+    exclude_file: Option<&str>,
+) -> Result<PairSpace, CliError> {
+    let ports = PortList::parse(ports)?;
+    let mut excludes = exclude.to_vec();
+    if let Some(f) = exclude_file {
+        excludes.extend(TargetSet::read_exclude_file(f)?);
+    }
+    let targets = TargetSet::parse(targets, &excludes)?;
+    Ok(PairSpace::new(targets, ports)?)
+}
+
+pub fn run(a: ScanArgs) -> Result<i32, CliError> {
+    // Everything the user typed is checked before a socket is opened.
+    let rate = values::rate(&a.rate).map_err(CliError::Input)?;
+    let wait = values::duration("--wait", &a.wait).map_err(CliError::Input)?;
+    let format = Format::parse(&a.format).map_err(CliError::Input)?;
+    let states = StateFilter::parse(&a.states).map_err(CliError::Input)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(values::shard)
+        .transpose()
+        .map_err(CliError::Input)?
+        .unwrap_or((0, 1));
+    if shard.1 > 1 && a.seed.is_none() {
+        return Err(CliError::Input(format!(
+            "--shard '{}' needs --seed N, the same on every machine, so that the shards cover the permutation exactly",
+            a.shard.as_deref().unwrap_or_default()
+        )));
+    }
+    if a.send_threads == Some(0) {
+        return Err(CliError::Input(
+            "invalid --send-threads '0': at least 1".into(),
+        ));
+    }
+    let plan = a.net.plan()?;
+    let space = pair_space(&a.targets, &a.ports, &a.exclude, a.exclude_file.as_deref())?;
+    let out: Box<dyn Write> = match &a.output {
+        Some(path) => Box::new(
+            File::create(path)
+                .map_err(|e| CliError::Input(format!("cannot write output file '{path}': {e}")))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+
+    let paths = net::resolve(&plan, &space.targets)?;
+    let key = CookieKey::random();
+    let cfg = EngineConfig {
+        space,
+        seed: a.seed.unwrap_or(key.k0 ^ key.k1.rotate_left(17)),
+        key,
+        source_ports: plan.source_ports,
+        rate,
+        schedule: Schedule::Rounds {
+            retries: a.retries,
+            round_wait: wait,
+            final_wait: wait,
+        },
+        shard,
+        send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
+        paths,
+        shape: SynShape::default(),
+    };
+    let mut sink = Filtered {
+        filter: states,
+        inner: Printer::new(format, BufWriter::with_capacity(1 << 16, out)),
+    };
+    let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal());
+    let stop = crate::io::interrupt_flag();
+    let summary = engine::run(&cfg, &mut sink, &mut progress, stop)?;
+    eprintln!("{summary}");
+    Ok(if summary.interrupted { 130 } else { 0 })
+}

@@ -1,0 +1,142 @@
+//! Parsers for the small values on the command line (durations, rates, MACs, shards).
+//! Each error is one line that names the bad value.
+
+use std::time::Duration;
+
+/// `500ms`, `2s`, `1.5s`, `1m`, `250us`; a bare number means seconds.
+pub fn duration(flag: &str, s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let bad = || format!("invalid {flag} '{s}': expected a duration like 500ms, 2s or 1m");
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "us" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A duration as a person would write it back: `2s`, `500ms`, `1.5s`.
+pub fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// `--rate`: `max`, or a positive number of probes/s with an optional k / M suffix.
+pub fn rate(s: &str) -> Result<Option<f64>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("max") {
+        return Ok(None);
+    }
+    let (num, mult) = match t.chars().last() {
+        Some('k') | Some('K') => (&t[..t.len() - 1], 1e3),
+        Some('m') | Some('M') => (&t[..t.len() - 1], 1e6),
+        _ => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v * mult >= 1.0 && v * mult <= 1e9 => Ok(Some(v * mult)),
+        Ok(_) => Err(format!(
+            "invalid rate '{s}': must be between 1 and 1000000000 probes/s, or max"
+        )),
+        Err(_) => Err(format!(
+            "invalid rate '{s}': expected probes per second (e.g. 10000, 100k) or max"
+        )),
+    }
+}
+
+/// `02:00:00:00:00:01` (or with dashes).
+pub fn mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let bad =
+        || format!("invalid MAC address '{s}': expected six hex bytes like 02:00:00:00:00:01");
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        if p.is_empty() || p.len() > 2 {
+            return Err(bad());
+        }
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// `--shard I/N`, 1-based as masscan's `--shards`: returns the 0-based (index, count).
+pub fn shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("invalid shard '{s}': expected I/N with 1 <= I <= N, e.g. 1/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if i == 0 || n == 0 || i > n || n > 1 << 20 {
+        return Err(bad());
+    }
+    Ok((i - 1, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("--wait", "500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("--wait", "2"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("--wait", "1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("--wait", "1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "abc", "-1s", "5 parsecs", "1e999"] {
+            let e = duration("--wait", bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+        assert_eq!(show_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(show_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(rate("max"), Ok(None));
+        assert_eq!(rate("10000"), Ok(Some(10000.0)));
+        assert_eq!(rate("100k"), Ok(Some(100_000.0)));
+        assert_eq!(rate("1.5M"), Ok(Some(1_500_000.0)));
+        for bad in ["0", "-5", "abc", "", "0.5", "inf", "NaN"] {
+            let e = rate(bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn macs_and_shards() {
+        assert_eq!(mac("02:00:00:00:00:01"), Ok([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            mac("aa-bb-cc-dd-ee-ff"),
+            Ok([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])
+        );
+        assert!(mac("02:00:00:00:00").is_err());
+        assert!(mac("02:00:00:00:00:zz").is_err());
+        assert!(mac("002:00:00:00:00:01").is_err());
+        assert_eq!(shard("1/4"), Ok((0, 4)));
+        assert_eq!(shard("4/4"), Ok((3, 4)));
+        for bad in ["0/4", "5/4", "1", "a/b", "1/0"] {
+            assert!(shard(bad).unwrap_err().contains(bad));
+        }
+    }
+}

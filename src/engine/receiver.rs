@@ -1,0 +1,155 @@
+//! The receive thread: frames from the ring, checked parse, cookie check, dedup, teardown
+//! RST for every SYN-ACK, and verdicts out to the driver in batches.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+use super::{Clock, EngineConfig, Tracker};
+use crate::classify::{Reply, parse_reply};
+use crate::io::{FrameBatch, IoError, Receiver, RxStats, Sender};
+use crate::probe::{ProbeResult, Reason};
+use crate::wire::{RstFields, build_rst};
+
+/// Counters the receive thread keeps (read by the driver for progress and the summary).
+#[derive(Default)]
+pub struct RxCounters {
+    pub matched: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub ignored: AtomicU64,
+    pub rsts: AtomicU64,
+}
+
+pub struct RxTask<'a> {
+    pub cfg: &'a EngineConfig,
+    pub tracker: &'a Tracker,
+    pub clock: Clock,
+    pub counters: &'a RxCounters,
+    /// Set by the driver when listening is over.
+    pub done: &'a AtomicBool,
+    pub out: SyncSender<Vec<ProbeResult>>,
+}
+
+/// Replies older than this cannot be ours: a TSecr that far back is a wrapped or forged one.
+const MAX_RTT_US: u32 = 120_000_000;
+
+impl RxTask<'_> {
+    /// Does the reply carry our cookie? Only then does it count.
+    fn is_ours(&self, r: &Reply) -> bool {
+        let c = self
+            .cfg
+            .key
+            .cookie(r.local, r.target, r.target_port, self.cfg.source_ports);
+        if r.local_port != c.sport {
+            return false;
+        }
+        match r.echoed_seq {
+            Some(s) => s == c.seq,
+            // A bare SYN (split handshake) echoes nothing; only its port can be checked.
+            None => r.reason == Reason::Syn,
+        }
+    }
+
+    fn next_hop_mac(&self, ip: IpAddr) -> Option<([u8; 6], [u8; 6])> {
+        let p = match ip {
+            IpAddr::V4(_) => self.cfg.paths.v4.as_ref(),
+            IpAddr::V6(_) => self.cfg.paths.v6.as_ref(),
+        }?;
+        Some((p.link.mac, p.next_hop_mac))
+    }
+
+    pub fn run(self, mut rx: Receiver, mut tx: Sender) -> Result<RxStats, IoError> {
+        let mut rsts = FrameBatch::with_capacity(64);
+        let mut results: Vec<ProbeResult> = Vec::with_capacity(1024);
+        let mut pending_err: Option<IoError> = None;
+        let mut last_round = false;
+        loop {
+            // One more poll after `done`, so frames already in the ring are not lost.
+            if self.done.load(Ordering::Acquire) {
+                last_round = true;
+            }
+            let timeout = if last_round {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(10)
+            };
+            rx.poll(timeout, &mut |frame| {
+                let Some(r) = parse_reply(frame) else {
+                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                if !self.is_ours(&r) {
+                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let Some(idx) = self.cfg.space.index(r.target, r.target_port) else {
+                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                // Tear down every SYN-ACK, duplicates too: a retransmitted SYN-ACK means the
+                // target still holds a half-open entry.
+                if r.reason == Reason::SynAck {
+                    if let Some((src_mac, dst_mac)) = self.next_hop_mac(r.target) {
+                        let f = RstFields {
+                            src_mac,
+                            dst_mac,
+                            src: r.local,
+                            dst: r.target,
+                            sport: r.local_port,
+                            dport: r.target_port,
+                            seq: r.ack,
+                            ttl: self.cfg.shape.ttl,
+                        };
+                        rsts.push_with(|buf| build_rst(buf, &f));
+                        if rsts.is_full() {
+                            match tx.send(&mut rsts) {
+                                Ok(n) => {
+                                    self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    rsts.clear();
+                                    pending_err.get_or_insert(e);
+                                }
+                            }
+                        }
+                    }
+                }
+                if self.tracker.test_and_set(idx) {
+                    self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                self.counters.matched.fetch_add(1, Ordering::Relaxed);
+                let rtt = r
+                    .tsecr
+                    .map(|ts| self.clock.tsval().wrapping_sub(ts))
+                    .filter(|&us| us < MAX_RTT_US)
+                    .map(|us| Duration::from_micros(us as u64));
+                results.push(ProbeResult {
+                    ip: r.target,
+                    port: r.target_port,
+                    reason: r.reason,
+                    ttl: Some(r.ttl),
+                    rtt,
+                });
+            })?;
+            if !rsts.is_empty() {
+                let n = tx.send(&mut rsts)?;
+                self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            if let Some(e) = pending_err.take() {
+                return Err(e);
+            }
+            if !results.is_empty() {
+                let batch = std::mem::replace(&mut results, Vec::with_capacity(1024));
+                if self.out.send(batch).is_err() {
+                    break; // The driver is gone; nothing left to report to.
+                }
+            }
+            if last_round {
+                break;
+            }
+        }
+        Ok(rx.stats())
+    }
+}

@@ -1,0 +1,301 @@
+//! The driver: opens the sockets, starts the receiver, runs the send rounds with their
+//! waits, streams verdicts to the sink, and reports the silent pairs at the end.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::{Duration, Instant};
+
+use super::receiver::{RxCounters, RxTask};
+use super::sender::{SendJob, SendShared, send_job};
+use super::{Clock, EngineConfig, EngineError, Schedule, Tracker};
+use crate::io::{Receiver, RxFilter, Sender};
+use crate::output::{Progress, Sink, Summary};
+use crate::permute::{Permutation, Slice};
+use crate::probe::{ProbeResult, Reason, State};
+use crate::wire::{SynParams, SynTemplate};
+
+/// How often the driver checks whether every pair has answered during a wait.
+const WAIT_TICK: Duration = Duration::from_millis(5);
+
+struct Tally {
+    open: u64,
+    closed: u64,
+    filtered: u64,
+}
+
+impl Tally {
+    fn add(&mut self, r: &ProbeResult) {
+        match r.state() {
+            State::Open => self.open += 1,
+            State::Closed => self.closed += 1,
+            State::Filtered => self.filtered += 1,
+        }
+    }
+}
+
+fn template(cfg: &EngineConfig, p: Option<&crate::io::NetPath>) -> Option<SynTemplate> {
+    p.map(|p| {
+        SynTemplate::new(&SynParams {
+            src_mac: p.link.mac,
+            dst_mac: p.next_hop_mac,
+            src_ip: p.src_ip,
+            ttl: cfg.shape.ttl,
+            window: cfg.shape.window,
+            mss: cfg.shape.mss,
+            wscale: cfg.shape.wscale,
+        })
+    })
+}
+
+/// What the driver thread measured.
+#[derive(Default)]
+struct DriveReport {
+    send_secs: f64,
+    first_round_rate: f64,
+}
+
+/// Run the engine to completion (or until `stop` is set), streaming every verdict to `sink`.
+pub fn run(
+    cfg: &EngineConfig,
+    sink: &mut dyn Sink,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+) -> Result<Summary, EngineError> {
+    if cfg.paths.v4.is_none() && cfg.paths.v6.is_none() {
+        return Err(EngineError::Config("no route for any target family".into()));
+    }
+    let started = Instant::now();
+    let clock = Clock::start();
+    let pairs_total = cfg.space.len();
+    let perm = Permutation::new(pairs_total, cfg.seed);
+    let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
+    let my_pairs = my_slice.len();
+    let tracker = Tracker::new(pairs_total);
+    let counters = RxCounters::default();
+    let sent = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let link = cfg.paths.link().clone();
+
+    // The receiver is open before the first SYN leaves, so no early reply is missed.
+    let local_ips = [&cfg.paths.v4, &cfg.paths.v6]
+        .iter()
+        .filter_map(|p| p.as_ref().map(|p| p.src_ip))
+        .collect();
+    let rx = Receiver::open(
+        &link,
+        &RxFilter {
+            local_ips,
+            ports: cfg.source_ports,
+        },
+    )?;
+    let rst_tx = Sender::open(&link)?;
+    let mut senders = Vec::new();
+    for _ in 0..cfg.send_threads.max(1) {
+        senders.push(Sender::open(&link)?);
+    }
+
+    let shared = SendShared {
+        cfg,
+        perm: &perm,
+        tracker: &tracker,
+        t4: template(cfg, cfg.paths.v4.as_ref()),
+        t6: template(cfg, cfg.paths.v6.as_ref()),
+        clock,
+        stop,
+        sent: &sent,
+    };
+    let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
+    let mut tally = Tally {
+        open: 0,
+        closed: 0,
+        filtered: 0,
+    };
+    let mut sink_err: Option<std::io::Error> = None;
+
+    let (drive, rx_stats) = std::thread::scope(|s| {
+        let task = RxTask {
+            cfg,
+            tracker: &tracker,
+            clock,
+            counters: &counters,
+            done: &done,
+            out: out_tx,
+        };
+        let rx_handle = s.spawn(move || task.run(rx, rst_tx));
+        let driver = s.spawn(|| {
+            let r = drive(cfg, &shared, senders, my_slice, my_pairs, &counters, stop);
+            done.store(true, Ordering::Release);
+            r
+        });
+
+        // The calling thread writes results and draws progress until the receiver closes
+        // the channel.
+        let mut last_draw = Instant::now();
+        let (mut last_sent, mut rate) = (0u64, 0f64);
+        loop {
+            match out_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(batch) => {
+                    for r in &batch {
+                        tally.add(r);
+                        if sink_err.is_none() {
+                            if let Err(e) = sink.result(r) {
+                                sink_err = Some(e);
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let dt = last_draw.elapsed();
+            if dt >= Duration::from_secs(1) {
+                let now_sent = sent.load(Ordering::Relaxed);
+                rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
+                last_sent = now_sent;
+                last_draw = Instant::now();
+                let expected = match cfg.schedule {
+                    Schedule::Rounds { .. } => my_pairs,
+                    Schedule::Cycle { .. } => now_sent.max(1),
+                };
+                let found = tally.open;
+                progress.draw(&Progress::line(
+                    now_sent,
+                    expected,
+                    found,
+                    rate,
+                    started.elapsed(),
+                ));
+            }
+        }
+        let _ = rate;
+        let drive = driver.join().expect("driver thread panicked");
+        let rx_stats = rx_handle.join().expect("receiver thread panicked");
+        (drive, rx_stats)
+    });
+    progress.clear();
+    let drive = drive?;
+    let rx_stats = rx_stats?;
+    if let Some(e) = sink_err {
+        return Err(e.into());
+    }
+
+    // Silence is an answer too: every pair of this shard that never replied is filtered.
+    let interrupted = stop.load(Ordering::Relaxed);
+    if !interrupted && matches!(cfg.schedule, Schedule::Rounds { .. }) {
+        for k in 0..my_pairs {
+            let idx = perm.at(my_slice.position(k));
+            if !tracker.is_set(idx) {
+                let (ip, port) = cfg.space.pair(idx);
+                let r = ProbeResult {
+                    ip,
+                    port,
+                    reason: Reason::NoResponse,
+                    ttl: None,
+                    rtt: None,
+                };
+                tally.add(&r);
+                sink.result(&r)?;
+            }
+        }
+    }
+    sink.finish()?;
+
+    Ok(Summary {
+        pairs: my_pairs,
+        sent: sent.load(Ordering::Relaxed),
+        matched: counters.matched.load(Ordering::Relaxed),
+        duplicates: counters.duplicates.load(Ordering::Relaxed),
+        ignored: counters.ignored.load(Ordering::Relaxed),
+        open: tally.open,
+        closed: tally.closed,
+        filtered: tally.filtered,
+        teardown_rsts: counters.rsts.load(Ordering::Relaxed),
+        rx_drops: rx_stats.drops,
+        send_secs: drive.send_secs,
+        total_secs: started.elapsed().as_secs_f64(),
+        asked_rate: cfg.rate,
+        achieved_rate: drive.first_round_rate,
+        interrupted,
+    })
+}
+
+/// Run the rounds (or the cycle) and the waits; returns timing for the summary.
+fn drive(
+    cfg: &EngineConfig,
+    shared: &SendShared,
+    mut senders: Vec<Sender>,
+    my_slice: Slice,
+    my_pairs: u64,
+    counters: &RxCounters,
+    stop: &AtomicBool,
+) -> Result<DriveReport, EngineError> {
+    let threads = senders.len() as u64;
+    let rate = cfg.rate.map(|r| r / threads as f64);
+    let mut report = DriveReport::default();
+    let all_answered = || counters.matched.load(Ordering::Relaxed) >= my_pairs;
+    let (rounds, round_wait, final_wait, cycle) = match cfg.schedule {
+        Schedule::Rounds {
+            retries,
+            round_wait,
+            final_wait,
+        } => (retries + 1, round_wait, final_wait, None),
+        Schedule::Cycle { duration } => (
+            1,
+            Duration::ZERO,
+            Duration::from_millis(500),
+            Some(duration),
+        ),
+    };
+    for round in 0..rounds {
+        if round > 0 && all_answered() {
+            break;
+        }
+        let t0 = shared.clock.now_ns();
+        let cycle_until_ns = cycle.map(|d| t0 + d.as_nanos() as u64);
+        let results: Vec<Result<u64, crate::io::IoError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = senders
+                .iter_mut()
+                .enumerate()
+                .map(|(i, tx)| {
+                    let job = SendJob {
+                        slice: my_slice.split(i as u64, threads),
+                        skip_answered: round > 0,
+                        rate,
+                        cycle_until_ns,
+                    };
+                    s.spawn(move || send_job(shared, tx, &job))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("sender thread panicked"))
+                .collect()
+        });
+        let mut round_sent = 0;
+        for r in results {
+            round_sent += r?;
+        }
+        let secs = (shared.clock.now_ns() - t0) as f64 / 1e9;
+        report.send_secs += secs;
+        if round == 0 && secs > 0.0 {
+            report.first_round_rate = round_sent as f64 / secs;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let wait = if round + 1 == rounds {
+            final_wait
+        } else {
+            round_wait
+        };
+        let until = Instant::now() + wait;
+        while Instant::now() < until
+            && !stop.load(Ordering::Relaxed)
+            && (cycle.is_some() || !all_answered())
+        {
+            std::thread::sleep(WAIT_TICK);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,121 @@
+//! One send thread: walks its slice of the permutation, builds SYNs from the template into
+//! a batch, and hands whole batches to the kernel at the paced rate.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::{Clock, EngineConfig, Tracker};
+use crate::io::{FrameBatch, IoError, Sender};
+use crate::pacer::Pacer;
+use crate::permute::{Permutation, Slice};
+use crate::wire::{SynFields, SynTemplate};
+
+/// Frames per kernel call: zmap's and the plain-C anchor's batch size.
+pub const BATCH: usize = 64;
+
+/// What every send thread shares (read-only, or atomics).
+pub struct SendShared<'a> {
+    pub cfg: &'a EngineConfig,
+    pub perm: &'a Permutation,
+    pub tracker: &'a Tracker,
+    pub t4: Option<SynTemplate>,
+    pub t6: Option<SynTemplate>,
+    pub clock: Clock,
+    pub stop: &'a AtomicBool,
+    pub sent: &'a AtomicU64,
+}
+
+/// One thread's task for one round.
+pub struct SendJob {
+    pub slice: Slice,
+    /// Retry rounds skip pairs that have answered.
+    pub skip_answered: bool,
+    /// This thread's share of the rate.
+    pub rate: Option<f64>,
+    /// Cycle through the slice until this moment instead of once (bench).
+    pub cycle_until_ns: Option<u64>,
+}
+
+impl SendShared<'_> {
+    fn template(&self, dst: IpAddr) -> Option<&SynTemplate> {
+        match dst {
+            IpAddr::V4(_) => self.t4.as_ref(),
+            IpAddr::V6(_) => self.t6.as_ref(),
+        }
+    }
+}
+
+/// Send one job; returns how many probes went out.
+pub fn send_job(sh: &SendShared, tx: &mut Sender, job: &SendJob) -> Result<u64, IoError> {
+    let n = job.slice.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut batch = FrameBatch::with_capacity(BATCH);
+    let mut pacer = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
+    // At low rates, wait for a batch worth at most half a millisecond of probes rather than
+    // making one syscall per probe; at high rates that is the full batch.
+    let want = job.rate.map_or(BATCH as u64, |r| {
+        ((r * 0.0005) as u64).clamp(1, BATCH as u64)
+    });
+    let (mut k, mut sent) = (0u64, 0u64);
+    let src = |ip: IpAddr| match ip {
+        IpAddr::V4(_) => sh.cfg.paths.v4.as_ref().map(|p| p.src_ip),
+        IpAddr::V6(_) => sh.cfg.paths.v6.as_ref().map(|p| p.src_ip),
+    };
+    loop {
+        if sh.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now = sh.clock.now_ns();
+        match job.cycle_until_ns {
+            Some(end) if now >= end => break,
+            None if k >= n => break,
+            _ => {}
+        }
+        let permits = pacer.permits(now, sent);
+        let left = if job.cycle_until_ns.is_some() {
+            u64::MAX
+        } else {
+            n - k
+        };
+        if permits < want.min(left) {
+            sh.clock
+                .sleep_until(pacer.next_permit_ns(sent + want.min(left) - 1));
+            continue;
+        }
+        let quota = permits.min(BATCH as u64) as usize;
+        let tsval = sh.clock.tsval();
+        // Bounded so that a slice whose pairs are all skipped cannot spin here forever.
+        let mut tries = 0;
+        while batch.len() < quota && tries < 4 * BATCH && (k < n || job.cycle_until_ns.is_some()) {
+            tries += 1;
+            let pos = job.slice.position(k % n);
+            k += 1;
+            let idx = sh.perm.at(pos);
+            if job.skip_answered && sh.tracker.is_set(idx) {
+                continue;
+            }
+            let (dst, dport) = sh.cfg.space.pair(idx);
+            let (Some(t), Some(src)) = (sh.template(dst), src(dst)) else {
+                continue;
+            };
+            let c = sh.cfg.key.cookie(src, dst, dport, sh.cfg.source_ports);
+            let f = SynFields {
+                dst,
+                sport: c.sport,
+                dport,
+                seq: c.seq,
+                ip_id: (c.seq ^ (c.seq >> 16)) as u16,
+                tsval,
+            };
+            batch.push_with(|buf| t.fill(buf, &f));
+        }
+        if !batch.is_empty() {
+            let c = tx.send(&mut batch)? as u64;
+            sent += c;
+            sh.sent.fetch_add(c, Ordering::Relaxed);
+        }
+    }
+    Ok(sent)
+}

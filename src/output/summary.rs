@@ -1,0 +1,124 @@
+//! The end-of-run summary printed on stderr: what was sent, what came back, what it means.
+
+use std::fmt;
+
+/// Counters of one engine run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Pairs this run was responsible for (this shard's share).
+    pub pairs: u64,
+    /// SYNs handed to the kernel, retries included.
+    pub sent: u64,
+    /// Replies that carried our cookie, each pair counted once.
+    pub matched: u64,
+    /// Further replies for pairs already decided (retransmitted SYN-ACKs, answers to retries).
+    pub duplicates: u64,
+    /// Frames that reached us but were not answers to our probes (wrong cookie, stray).
+    pub ignored: u64,
+    pub open: u64,
+    pub closed: u64,
+    pub filtered: u64,
+    /// RSTs sent to tear down half-open connections.
+    pub teardown_rsts: u64,
+    /// Frames the kernel dropped because the receive ring was full.
+    pub rx_drops: u64,
+    /// Seconds spent sending (first probe to last probe of the last round).
+    pub send_secs: f64,
+    /// Seconds of the whole run, waits included.
+    pub total_secs: f64,
+    /// The asked rate in probes/s; `None` for `--rate max`.
+    pub asked_rate: Option<f64>,
+    /// The first-round sending rate (retry rounds are smaller and would distort it).
+    pub achieved_rate: f64,
+    pub interrupted: bool,
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Summary {
+    /// True when the run sent visibly slower than asked (more than 2 % below).
+    pub fn below_asked_rate(&self) -> bool {
+        match self.asked_rate {
+            Some(r) => self.sent > 0 && self.achieved_rate < r * 0.98,
+            None => false,
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = thousands(self.achieved_rate.round() as u64);
+        write!(
+            f,
+            "synprobe: sent {} probes for {} pairs in {:.2} s at {rate}/s",
+            self.sent, self.pairs, self.send_secs
+        )?;
+        match self.asked_rate {
+            Some(r) => write!(f, " (asked {}/s)", thousands(r.round() as u64))?,
+            None => write!(f, " (asked max)")?,
+        }
+        if self.below_asked_rate() {
+            write!(f, ", below the asked rate: this machine could not keep up")?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "synprobe: replies: {} matched, {} duplicate, {} ignored; {} teardown RSTs sent; receive drops {}",
+            self.matched, self.duplicates, self.ignored, self.teardown_rsts, self.rx_drops
+        )?;
+        write!(
+            f,
+            "synprobe: open {}, closed {}, filtered {}; finished in {:.2} s",
+            self.open, self.closed, self.filtered, self.total_secs
+        )?;
+        if self.interrupted {
+            write!(f, " (interrupted: unprobed pairs are not reported)")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn summary_names_counts_and_flags_slow_rates() {
+        let s = Summary {
+            pairs: 10,
+            sent: 10,
+            open: 3,
+            closed: 7,
+            asked_rate: Some(100_000.0),
+            achieved_rate: 50_000.0,
+            ..Default::default()
+        };
+        let text = s.to_string();
+        assert!(text.contains("sent 10 probes"), "{text}");
+        assert!(text.contains("open 3, closed 7, filtered 0"), "{text}");
+        assert!(text.contains("could not keep up"), "{text}");
+        let ok = Summary {
+            achieved_rate: 99_500.0,
+            ..s
+        };
+        assert!(!ok.to_string().contains("could not keep up"));
+    }
+}
