@@ -403,11 +403,3 @@ mod tests {
         );
     }
 }
-
-impl SourcePorts {
-    /// STUB until the cookie module lands.
-    pub fn parse(spec: &str) -> Result<SourcePorts, String> {
-        let _ = spec;
-        todo!()
-    }
-}
