@@ -37,17 +37,11 @@ const MAX_RTT_US: u32 = 120_000_000;
 impl RxTask<'_> {
     /// Does the reply carry our cookie? Only then does it count.
     fn is_ours(&self, r: &Reply) -> bool {
-        let c = self
-            .cfg
-            .key
-            .cookie(r.local, r.target, r.target_port, self.cfg.source_ports);
-        if r.local_port != c.sport {
-            return false;
-        }
+        let (k, ports) = (&self.cfg.key, self.cfg.source_ports);
         match r.echoed_seq {
-            Some(s) => s == c.seq,
+            Some(_) => k.verify(r.local, r.target, r.target_port, ports, r.local_port, r.echoed_seq),
             // A bare SYN (split handshake) echoes nothing; only its port can be checked.
-            None => r.reason == Reason::Syn,
+            None => r.reason == Reason::Syn && k.verify_port(r.local, r.target, r.target_port, ports, r.local_port),
         }
     }
 
