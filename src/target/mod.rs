@@ -1,10 +1,28 @@
 //! What to probe: addresses (single, CIDR, `a-b` ranges, host names, `@FILE`), exclusions,
 //! ports, and the pair index space `0..targets*ports` the permutation walks.
-//! STUB: interface fixed, body to be written.
+//!
+//! `range` holds address runs and their set algebra, `spec` turns one token into runs,
+//! `set` builds the indexed `TargetSet`, `ports` the `PortList`, `endpoint` parses
+//! `HOST:PORT` for `check`.
+
+mod endpoint;
+mod ports;
+mod range;
+mod set;
+mod spec;
 
 use std::net::IpAddr;
 
 use thiserror::Error;
+
+pub use endpoint::parse_endpoint;
+pub use ports::PortList;
+pub use range::{Family, IpRange};
+pub use set::{MAX_TARGETS, TargetSet};
+
+/// Most (address, port) pairs a scan may cover, so pair indices and counters never
+/// overflow a `u64` even after multiplying by retries or shards.
+pub const MAX_PAIRS: u64 = 1 << 48;
 
 /// Bad input in a target, port or exclude spec; the message names the bad value.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -23,75 +41,6 @@ pub enum TargetError {
     Other(String),
 }
 
-/// A set of addresses with a dense index `0..len()`.
-#[derive(Clone, Debug, Default)]
-pub struct TargetSet {}
-
-impl TargetSet {
-    /// Parse target specs (address, CIDR, `a-b`, host name, `@FILE`), minus the excluded
-    /// CIDRs / addresses / ranges. Duplicates and overlaps are merged: each address once.
-    pub fn parse(specs: &[String], excludes: &[String]) -> Result<Self, TargetError> {
-        let _ = (specs, excludes);
-        todo!()
-    }
-
-    /// Read an exclude file (one CIDR / address / range per line, `#` comments) into specs.
-    pub fn read_exclude_file(path: &str) -> Result<Vec<String>, TargetError> {
-        let _ = path;
-        todo!()
-    }
-
-    pub fn len(&self) -> u64 {
-        todo!()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The address with index `idx` (< len()).
-    pub fn ip_at(&self, idx: u64) -> IpAddr {
-        let _ = idx;
-        todo!()
-    }
-
-    /// The index of `ip`, or `None` if it is not in the set.
-    pub fn index_of(&self, ip: IpAddr) -> Option<u64> {
-        let _ = ip;
-        todo!()
-    }
-}
-
-/// An ordered list of distinct ports with a constant-time reverse lookup.
-#[derive(Clone, Debug)]
-pub struct PortList {}
-
-impl PortList {
-    /// Parse `22,80,8000-8100` (1-65535; duplicates merged; empty list is an error).
-    pub fn parse(spec: &str) -> Result<Self, TargetError> {
-        let _ = spec;
-        todo!()
-    }
-
-    pub fn len(&self) -> u64 {
-        todo!()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn at(&self, idx: u64) -> u16 {
-        let _ = idx;
-        todo!()
-    }
-
-    pub fn index_of(&self, port: u16) -> Option<u64> {
-        let _ = port;
-        todo!()
-    }
-}
-
 /// Every (address, port) pair, indexed `0..len()`; the index is `ip_index * ports + port_index`.
 #[derive(Clone, Debug)]
 pub struct PairSpace {
@@ -100,6 +49,25 @@ pub struct PairSpace {
 }
 
 impl PairSpace {
+    /// The pairs of `targets` x `ports`; errors if either is empty or there are more than
+    /// `MAX_PAIRS` pairs.
+    pub fn new(targets: TargetSet, ports: PortList) -> Result<PairSpace, TargetError> {
+        let (t, p) = (targets.len(), ports.len());
+        if t == 0 {
+            return Err(TargetError::Other("no targets to probe".into()));
+        }
+        if p == 0 {
+            return Err(TargetError::Other("no ports to probe".into()));
+        }
+        match t.checked_mul(p) {
+            Some(n) if n <= MAX_PAIRS => Ok(PairSpace { targets, ports }),
+            _ => Err(TargetError::Other(format!(
+                "{t} addresses x {p} ports = {} pairs is above the limit of 2^48 ({MAX_PAIRS})",
+                u128::from(t) * u128::from(p)
+            ))),
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.targets.len() * self.ports.len()
     }
@@ -118,10 +86,48 @@ impl PairSpace {
     }
 }
 
-/// A `HOST:PORT` endpoint for `check` (`[v6]:port` for IPv6; host names resolved once).
-pub fn parse_endpoint(spec: &str) -> Result<(IpAddr, u16), TargetError> {
-    let _ = spec;
-    todo!()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space(targets: &[&str], ports: &str) -> Result<PairSpace, TargetError> {
+        let specs: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
+        PairSpace::new(TargetSet::parse(&specs, &[])?, PortList::parse(ports)?)
+    }
+
+    #[test]
+    fn pair_and_index_round_trip() {
+        let ps = space(&["198.18.0.0/30", "2001:db8::1-2001:db8::2"], "22,80,443").unwrap();
+        assert_eq!(ps.len(), 6 * 3);
+        for i in 0..ps.len() {
+            let (ip, port) = ps.pair(i);
+            assert_eq!(ps.index(ip, port), Some(i));
+        }
+        assert_eq!(ps.pair(0), ("198.18.0.0".parse().unwrap(), 22));
+        assert_eq!(ps.pair(4), ("198.18.0.1".parse().unwrap(), 80));
+        assert_eq!(ps.index("198.18.0.9".parse().unwrap(), 22), None);
+        assert_eq!(ps.index("198.18.0.1".parse().unwrap(), 23), None);
+    }
+
+    #[test]
+    fn pair_limit_of_2_to_the_48() {
+        // 2^33 addresses x 2^15 ports = 2^48: allowed.
+        assert_eq!(space(&["2001:db8::/95"], "1-32768").unwrap().len(), 1 << 48);
+        let e = space(&["2001:db8::/95"], "1-32769").unwrap_err();
+        assert!(
+            matches!(&e, TargetError::Other(m) if m.contains("281483566645248")),
+            "{e}"
+        );
+        // The full sizes: 2^40 addresses x 65535 ports does not overflow the check.
+        let e = space(&["2001:db8::/88"], "1-65535").unwrap_err();
+        assert!(matches!(e, TargetError::Other(_)));
+    }
+
+    #[test]
+    fn empty_targets_rejected() {
+        let e = PairSpace::new(TargetSet::default(), PortList::parse("80").unwrap());
+        assert!(matches!(e, Err(TargetError::Other(_))));
+    }
 }
 
 impl PairSpace {
