@@ -70,19 +70,8 @@ impl NetArgs {
 /// One address of each family present in `targets`: the route of that one is the route of
 /// all of them (the usual case of one fleet behind one interface; `--interface` overrides).
 pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) {
-    let (mut v4, mut v6) = (None, None);
-    // The set is sorted with every IPv4 address before every IPv6 one.
-    let ends = if targets.is_empty() {
-        vec![]
-    } else {
-        vec![targets.ip_at(0), targets.ip_at(targets.len() - 1)]
-    };
-    for ip in ends {
-        match ip {
-            IpAddr::V4(_) => v4 = v4.or(Some(ip)),
-            IpAddr::V6(_) => v6 = v6.or(Some(ip)),
-        }
-    }
+    let v4 = targets.has_v4().then(|| targets.ip_at(0));
+    let v6 = targets.has_v6().then(|| targets.ip_at(targets.v4_len()));
     (v4, v6)
 }
 

@@ -129,10 +129,3 @@ mod tests {
         assert!(matches!(e, Err(TargetError::Other(_))));
     }
 }
-
-impl PairSpace {
-    /// STUB until the target module lands.
-    pub fn new(targets: TargetSet, ports: PortList) -> Result<Self, TargetError> {
-        Ok(PairSpace { targets, ports })
-    }
-}
