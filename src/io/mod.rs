@@ -24,7 +24,7 @@ use crate::wire::FRAME_CAP;
 
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxStats};
-pub use route::find_path;
+pub use route::{find_path, loopback_v4_hint};
 pub use send::Sender;
 pub use signal::interrupt_flag;
 

@@ -73,6 +73,29 @@ pub fn find_path(target: IpAddr, opts: &PathOptions) -> Result<NetPath, IoError>
     })
 }
 
+/// IPv4 frames we inject on `lo` arrive without a route attached, so the kernel treats a
+/// 127/8 destination, and a source that is one of its own addresses, as martians and drops
+/// them silently. Returns what to change when that would happen, None when it will not.
+pub fn loopback_v4_hint() -> Option<String> {
+    let on = |name: &str| {
+        ["lo", "all"].iter().any(|dev| {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{dev}/{name}"))
+                .is_ok_and(|v| v.trim() == "1")
+        })
+    };
+    let missing: Vec<String> = ["route_localnet", "accept_local"]
+        .iter()
+        .filter(|n| !on(n))
+        .map(|n| format!("net.ipv4.conf.lo.{n}=1"))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "probing 127.0.0.0/8 through a packet socket needs `sysctl -w {}`",
+            missing.join(" ")
+        )
+    })
+}
+
 /// The source address the kernel would use for `target`. connect() on UDP sends nothing.
 fn kernel_source(target: IpAddr) -> std::io::Result<IpAddr> {
     let any: SocketAddr = match target {
