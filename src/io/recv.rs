@@ -301,11 +301,11 @@ fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8])) -> usize {
         };
         let start = at + usize::from(mac);
         // Outgoing copies only appear when PACKET_IGNORE_OUTGOING is unsupported.
-        if pkttype != PACKET_OUTGOING {
-            if let Some(frame) = block.get(start..start + snap as usize) {
-                f(frame);
-                seen += 1;
-            }
+        if pkttype != PACKET_OUTGOING
+            && let Some(frame) = block.get(start..start + snap as usize)
+        {
+            f(frame);
+            seen += 1;
         }
         if next == 0 {
             break;

@@ -188,7 +188,7 @@ pub(crate) fn open_bound(
     ifindex: u32,
     protocol: u16,
 ) -> Result<PacketSocket, IoError> {
-    let s = PacketSocket::open(0).map_err(|e| open_error(e))?;
+    let s = PacketSocket::open(0).map_err(open_error)?;
     s.bind(ifindex, protocol)
         .map_err(|e| IoError::os(format!("bind packet socket to '{ifname}'"), e))?;
     Ok(s)
