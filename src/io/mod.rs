@@ -1,19 +1,34 @@
 //! Everything that talks to the kernel: AF_PACKET sockets (batched send, ring receive),
 //! the BPF filter, route and neighbour lookup, privilege check, signals. The only module
 //! allowed to say `unsafe`.
-//! STUB: interface fixed, body to be written.
+//!
+//! Layout: `socket` (the AF_PACKET fd and its options), `send` (batched transmit), `recv`
+//! (TPACKET_V3 ring), `bpf` (the kernel filter program), `route` (interface, source address,
+//! next hop), `neigh` (next-hop MAC: neighbour table, ARP / NDP), `privilege`, `signal`.
 #![allow(unsafe_code)]
 
+mod bpf;
 mod iface;
-pub use iface::interface_exists;
+mod neigh;
+mod privilege;
+mod recv;
+mod route;
+mod send;
+mod signal;
+mod socket;
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::cookie::SourcePorts;
 use crate::wire::FRAME_CAP;
+
+pub use iface::interface_exists;
+pub use privilege::check_privilege;
+pub use recv::{Receiver, RxFilter, RxStats};
+pub use route::{find_path, loopback_v4_hint};
+pub use send::Sender;
+pub use signal::interrupt_flag;
 
 #[derive(Debug, Error)]
 pub enum IoError {
@@ -49,6 +64,26 @@ pub struct Link {
     pub loopback: bool,
 }
 
+impl Link {
+    /// Look an interface up by name.
+    pub fn by_name(name: &str) -> Result<Link, IoError> {
+        pnet::datalink::interfaces()
+            .into_iter()
+            .find(|i| i.name == name)
+            .map(|i| Link::from_pnet(&i))
+            .ok_or_else(|| IoError::NoSuchInterface(name.to_string()))
+    }
+
+    fn from_pnet(i: &pnet::datalink::NetworkInterface) -> Link {
+        Link {
+            name: i.name.clone(),
+            index: i.index,
+            mac: i.mac.map(|m| m.octets()).unwrap_or([0; 6]),
+            loopback: i.is_loopback(),
+        }
+    }
+}
+
 /// How to reach a target: the interface, our source address on it, the next hop's MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetPath {
@@ -63,18 +98,6 @@ pub struct PathOptions {
     pub interface: Option<String>,
     pub source_ip: Option<IpAddr>,
     pub gateway_mac: Option<[u8; 6]>,
-}
-
-/// Find the interface the kernel routes `target` through, our address on it and the next
-/// hop's MAC (neighbour table; resolved with ARP / NDP when absent). Overrides win.
-pub fn find_path(target: IpAddr, opts: &PathOptions) -> Result<NetPath, IoError> {
-    let _ = (target, opts);
-    todo!()
-}
-
-/// Fails with `IoError::Privilege` unless this process may open AF_PACKET sockets.
-pub fn check_privilege() -> Result<(), IoError> {
-    todo!()
 }
 
 /// A batch of frames to hand to the kernel in one call.
@@ -93,6 +116,10 @@ impl FrameBatch {
     pub fn len(&self) -> usize {
         self.lens.len()
     }
+    /// How many frames the batch holds when full.
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
     pub fn is_empty(&self) -> bool {
         self.lens.is_empty()
     }
@@ -102,7 +129,8 @@ impl FrameBatch {
     /// Fill the next slot with `f` (which returns the frame length). The batch must not be full.
     pub fn push_with(&mut self, f: impl FnOnce(&mut [u8; FRAME_CAP]) -> usize) {
         let i = self.lens.len();
-        let n = f(&mut self.bufs[i]);
+        // A builder that over-reports cannot make `frame` read past the slot.
+        let n = f(&mut self.bufs[i]).min(FRAME_CAP);
         self.lens.push(n as u16);
     }
     pub fn clear(&mut self) {
@@ -113,61 +141,38 @@ impl FrameBatch {
     }
 }
 
-/// The send side: an AF_PACKET socket bound to one interface.
-pub struct Sender {}
-
-impl Sender {
-    pub fn open(link: &Link) -> Result<Self, IoError> {
-        let _ = link;
-        todo!()
-    }
-
-    /// Send every frame of `batch` (retrying on a full queue), then clear it.
-    /// Returns the number of frames sent.
-    pub fn send(&mut self, batch: &mut FrameBatch) -> Result<usize, IoError> {
-        let _ = batch;
-        todo!()
+impl IoError {
+    fn os(what: impl Into<String>, source: std::io::Error) -> IoError {
+        IoError::Os {
+            what: what.into(),
+            source,
+        }
     }
 }
 
-/// What the kernel BPF filter lets through: TCP and ICMP/ICMPv6 addressed to our source
-/// addresses, TCP only to our source-port range.
-#[derive(Clone, Debug)]
-pub struct RxFilter {
-    pub local_ips: Vec<IpAddr>,
-    pub ports: SourcePorts,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Counters the kernel keeps for the receive socket.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RxStats {
-    pub packets: u64,
-    pub drops: u64,
-}
-
-/// The receive side: a packet ring on one interface behind a BPF filter; outgoing frames
-/// (our own SYNs) never show up.
-pub struct Receiver {}
-
-impl Receiver {
-    pub fn open(link: &Link, filter: &RxFilter) -> Result<Self, IoError> {
-        let _ = (link, filter);
-        todo!()
+    #[test]
+    fn frame_batch_fills_and_clears() {
+        let mut b = FrameBatch::with_capacity(2);
+        assert!(b.is_empty());
+        b.push_with(|buf| {
+            buf[..3].copy_from_slice(&[1, 2, 3]);
+            3
+        });
+        assert_eq!(b.len(), 1);
+        assert!(!b.is_full());
+        b.push_with(|buf| {
+            buf[0] = 9;
+            1
+        });
+        assert!(b.is_full());
+        assert_eq!(b.frame(0), &[1, 2, 3]);
+        assert_eq!(b.frame(1), &[9]);
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.capacity(), 2);
     }
-
-    /// Wait up to `timeout` for frames, calling `f` on each; returns how many were seen.
-    pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
-        let _ = (timeout, f);
-        todo!()
-    }
-
-    /// Cumulative kernel counters (packets that passed the filter, ring drops).
-    pub fn stats(&mut self) -> RxStats {
-        todo!()
-    }
-}
-
-/// Install SIGINT/SIGTERM handlers that set a flag the engine polls; returns that flag.
-pub fn interrupt_flag() -> &'static std::sync::atomic::AtomicBool {
-    todo!()
 }
