@@ -66,7 +66,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     }
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &[], None)?;
-    let paths = net::resolve(&plan, &space.targets)?;
+    let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let key = CookieKey::random();
     let cfg = EngineConfig {
         space,

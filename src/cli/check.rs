@@ -117,7 +117,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         TargetSet::parse(&ips, &[])?,
         PortList::parse(&ports.join(","))?,
     )?;
-    let paths = net::resolve(&plan, &space.targets)?;
+    let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let key = CookieKey::random();
     let cfg = EngineConfig {
         space,

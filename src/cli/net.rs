@@ -8,7 +8,7 @@ use clap::Args;
 use super::{CliError, values};
 use crate::cookie::SourcePorts;
 use crate::engine::Paths;
-use crate::io::{self, PathOptions};
+use crate::io::{self, LoopbackGuard, PathOptions};
 use crate::target::TargetSet;
 
 #[derive(Debug, Args)]
@@ -76,8 +76,9 @@ pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) 
 }
 
 /// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),
-/// then a route per family.
-pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<Paths, CliError> {
+/// then a route per family. Keep the guard alive for the run: it restores the loopback
+/// settings a 127/8 probe needs.
+pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<(Paths, Option<LoopbackGuard>), CliError> {
     io::check_privilege()?;
     let (r4, r6) = representatives(targets);
     let mut opts4 = plan.opts.clone();
@@ -100,5 +101,9 @@ pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<Paths, CliError> {
             )));
         }
     }
-    Ok(Paths { v4, v6 })
+    let guard = match &v4 {
+        Some(p) if p.link.loopback => io::enable_loopback_v4()?,
+        _ => None,
+    };
+    Ok((Paths { v4, v6 }, guard))
 }

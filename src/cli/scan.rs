@@ -128,7 +128,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         None => Box::new(std::io::stdout().lock()),
     };
 
-    let paths = net::resolve(&plan, &space.targets)?;
+    let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let key = CookieKey::random();
     let cfg = EngineConfig {
         space,

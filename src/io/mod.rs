@@ -9,6 +9,7 @@
 
 mod bpf;
 mod iface;
+mod loopback;
 mod neigh;
 mod privilege;
 mod recv;
@@ -24,6 +25,7 @@ use thiserror::Error;
 use crate::wire::FRAME_CAP;
 
 pub use iface::interface_exists;
+pub use loopback::{LoopbackGuard, enable_loopback_v4};
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxStats};
 pub use route::{find_path, loopback_v4_hint};
