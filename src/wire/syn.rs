@@ -44,7 +44,7 @@ const TSVAL: usize = 28;
 
 // Every patched field starts at an even offset from the start of its checksummed area, so
 // each adds whole 16-bit words to the sum.
-const _: () = assert!(LEN6 <= FRAME_CAP && TSVAL % 2 == 0);
+const _: () = assert!(LEN6 <= FRAME_CAP && TSVAL.is_multiple_of(2));
 
 /// A prebuilt SYN frame; `fill` copies it and patches the per-probe fields with incremental
 /// checksums.
