@@ -38,7 +38,17 @@ fn dst(i: u64) -> IpAddr {
 fn syn_ack(t: &SynTemplate, key: &CookieKey, i: u64) -> Vec<u8> {
     let c = key.cookie(src(), dst(i), 80, SourcePorts::DEFAULT);
     let mut f = vec![0u8; FRAME_CAP];
-    let len = t.fill(&mut f, &SynFields { dst: dst(i), sport: c.sport, dport: 80, seq: c.seq, ip_id: 1, tsval: 7 });
+    let len = t.fill(
+        &mut f,
+        &SynFields {
+            dst: dst(i),
+            sport: c.sport,
+            dport: 80,
+            seq: c.seq,
+            ip_id: 1,
+            tsval: 7,
+        },
+    );
     f.truncate(len);
     f.copy_within(26..30, 0); // scratch: swap the IPv4 addresses via a temporary copy
     let (s, d) = ([f[0], f[1], f[2], f[3]], [f[30], f[31], f[32], f[33]]);
@@ -64,13 +74,24 @@ fn benches(c: &mut Criterion) {
         b.iter(|| (0..N).fold(0u64, |acc, i| acc ^ perm.at(black_box(i))))
     });
     g.bench_function("cookie", |b| {
-        b.iter(|| (0..N).fold(0u32, |acc, i| acc ^ key.cookie(src(), dst(i), 80, SourcePorts::DEFAULT).seq))
+        b.iter(|| {
+            (0..N).fold(0u32, |acc, i| {
+                acc ^ key.cookie(src(), dst(i), 80, SourcePorts::DEFAULT).seq
+            })
+        })
     });
     let mut buf = [0u8; FRAME_CAP];
     g.bench_function("syn_fill", |b| {
         b.iter(|| {
             for i in 0..N {
-                let f = SynFields { dst: dst(i), sport: 61001, dport: 80, seq: i as u32, ip_id: i as u16, tsval: 9 };
+                let f = SynFields {
+                    dst: dst(i),
+                    sport: 61001,
+                    dport: 80,
+                    seq: i as u32,
+                    ip_id: i as u16,
+                    tsval: 9,
+                };
                 black_box(t.fill(&mut buf, black_box(&f)));
             }
         })
@@ -81,7 +102,14 @@ fn benches(c: &mut Criterion) {
                 let idx = perm.at(i);
                 let d = dst(idx >> 2);
                 let c = key.cookie(src(), d, 80, SourcePorts::DEFAULT);
-                let f = SynFields { dst: d, sport: c.sport, dport: 80, seq: c.seq, ip_id: c.seq as u16, tsval: 9 };
+                let f = SynFields {
+                    dst: d,
+                    sport: c.sport,
+                    dport: 80,
+                    seq: c.seq,
+                    ip_id: c.seq as u16,
+                    tsval: 9,
+                };
                 black_box(t.fill(&mut buf, &f));
             }
         })
@@ -92,7 +120,12 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_reply");
     g.throughput(Throughput::Elements(N));
     g.bench_function("parse_reply", |b| {
-        b.iter(|| replies.iter().filter(|f| parse_reply(black_box(f)).is_some()).count())
+        b.iter(|| {
+            replies
+                .iter()
+                .filter(|f| parse_reply(black_box(f)).is_some())
+                .count()
+        })
     });
     g.bench_function("parse_and_verify", |b| {
         b.iter(|| {

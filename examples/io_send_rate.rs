@@ -66,7 +66,7 @@ fn main() {
             let (mut n, mut first, mut last) = (0u64, None, Instant::now());
             while Instant::now() < end {
                 let got = rx
-                    .poll(Duration::from_millis(100), &mut |_| n += 1)
+                    .poll(Duration::from_millis(100), &mut |_, _| n += 1)
                     .unwrap();
                 if got > 0 {
                     first.get_or_insert_with(Instant::now);

@@ -179,7 +179,7 @@ fn syn_gets_syn_ack_on(use_ring: bool, sport: u16, v6: bool) {
     let (mut syn_ack, mut own_syn) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(3);
     while !syn_ack && Instant::now() < deadline {
-        rx.poll(Duration::from_millis(50), &mut |f| match tcp_of(f) {
+        rx.poll(Duration::from_millis(50), &mut |f, _| match tcp_of(f) {
             Some((s, d, flags, ack)) if s == port && d == sport && flags == 0x12 && ack == 1001 => {
                 syn_ack = true
             }

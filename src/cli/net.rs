@@ -78,7 +78,10 @@ pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) 
 /// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),
 /// then a route per family. Keep the guard alive for the run: it restores the loopback
 /// settings a 127/8 probe needs.
-pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<(Paths, Option<LoopbackGuard>), CliError> {
+pub fn resolve(
+    plan: &NetPlan,
+    targets: &TargetSet,
+) -> Result<(Paths, Option<LoopbackGuard>), CliError> {
     io::check_privilege()?;
     let (r4, r6) = representatives(targets);
     let mut opts4 = plan.opts.clone();

@@ -19,10 +19,11 @@ impl Clock {
         self.base.elapsed().as_nanos() as u64
     }
 
-    /// The TCP timestamp we send: microseconds since the start, wrapping every 71 minutes.
-    /// The target echoes it, so a reply carries its own send time.
+    /// The TCP timestamp we send: microseconds on the clock the kernel stamps received
+    /// frames with (CLOCK_REALTIME), wrapping every 71 minutes. The target echoes it, so a
+    /// reply carries its own send time and the RTT needs no table.
     pub fn tsval(&self) -> u32 {
-        self.base.elapsed().as_micros() as u32
+        (crate::io::realtime_ns() / 1000) as u32
     }
 
     /// Sleep until `deadline_ns`; sleeps coarsely, then spins the last stretch, because

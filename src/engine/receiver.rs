@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use super::{Clock, EngineConfig, Tracker};
+use super::{EngineConfig, Tracker};
 use crate::classify::{Reply, parse_reply};
 use crate::io::{FrameBatch, IoError, Receiver, RxStats, Sender};
 use crate::probe::{ProbeResult, Reason};
@@ -24,7 +24,6 @@ pub struct RxCounters {
 pub struct RxTask<'a> {
     pub cfg: &'a EngineConfig,
     pub tracker: &'a Tracker,
-    pub clock: Clock,
     pub counters: &'a RxCounters,
     /// Set by the driver when listening is over.
     pub done: &'a AtomicBool,
@@ -39,9 +38,19 @@ impl RxTask<'_> {
     fn is_ours(&self, r: &Reply) -> bool {
         let (k, ports) = (&self.cfg.key, self.cfg.source_ports);
         match r.echoed_seq {
-            Some(_) => k.verify(r.local, r.target, r.target_port, ports, r.local_port, r.echoed_seq),
+            Some(_) => k.verify(
+                r.local,
+                r.target,
+                r.target_port,
+                ports,
+                r.local_port,
+                r.echoed_seq,
+            ),
             // A bare SYN (split handshake) echoes nothing; only its port can be checked.
-            None => r.reason == Reason::Syn && k.verify_port(r.local, r.target, r.target_port, ports, r.local_port),
+            None => {
+                r.reason == Reason::Syn
+                    && k.verify_port(r.local, r.target, r.target_port, ports, r.local_port)
+            }
         }
     }
 
@@ -68,7 +77,7 @@ impl RxTask<'_> {
             } else {
                 Duration::from_millis(10)
             };
-            rx.poll(timeout, &mut |frame| {
+            rx.poll(timeout, &mut |frame, rx_ns| {
                 let Some(r) = parse_reply(frame) else {
                     self.counters.ignored.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -116,7 +125,7 @@ impl RxTask<'_> {
                 self.counters.matched.fetch_add(1, Ordering::Relaxed);
                 let rtt = r
                     .tsecr
-                    .map(|ts| self.clock.tsval().wrapping_sub(ts))
+                    .map(|ts| ((rx_ns / 1000) as u32).wrapping_sub(ts))
                     .filter(|&us| us < MAX_RTT_US)
                     .map(|us| Duration::from_micros(us as u64));
                 results.push(ProbeResult {

@@ -116,7 +116,6 @@ pub fn run(
         let task = RxTask {
             cfg,
             tracker: &tracker,
-            clock,
             counters: &counters,
             done: &done,
             out: out_tx,

@@ -29,7 +29,10 @@ pub fn enable_loopback_v4() -> Result<Option<LoopbackGuard>, IoError> {
             continue;
         }
         let p = path("lo", name);
-        std::fs::write(&p, "1").map_err(|source| IoError::Os { what: format!("enabling {p} for a loopback probe"), source })?;
+        std::fs::write(&p, "1").map_err(|source| IoError::Os {
+            what: format!("enabling {p} for a loopback probe"),
+            source,
+        })?;
         restore.push(p);
     }
     Ok((!restore.is_empty()).then_some(LoopbackGuard { restore }))

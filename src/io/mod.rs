@@ -27,7 +27,7 @@ use crate::wire::FRAME_CAP;
 pub use iface::interface_exists;
 pub use loopback::{LoopbackGuard, enable_loopback_v4};
 pub use privilege::check_privilege;
-pub use recv::{Receiver, RxFilter, RxStats};
+pub use recv::{Receiver, RxFilter, RxStats, realtime_ns};
 pub use route::{find_path, loopback_v4_hint};
 pub use send::Sender;
 pub use signal::interrupt_flag;

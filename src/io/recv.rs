@@ -48,6 +48,8 @@ const BLOCK_NUM_PKTS: usize = 12;
 const BLOCK_FIRST_PKT: usize = 16;
 // Offsets inside a frame header (struct tpacket3_hdr), then the sockaddr_ll after it.
 const FRAME_NEXT: usize = 0;
+const FRAME_SEC: usize = 4;
+const FRAME_NSEC: usize = 8;
 const FRAME_SNAPLEN: usize = 12;
 const FRAME_MAC: usize = 24;
 const FRAME_PKTTYPE: usize = 48 + 10;
@@ -105,6 +107,9 @@ impl Receiver {
         // Protocol 0 until bind: nothing is queued before the filter is in place.
         let sock = PacketSocket::open(0).map_err(open_error)?;
         let _ = sock.set_opt(SOL_PACKET, PACKET_IGNORE_OUTGOING, &1 as &libc::c_int);
+        // Ask for precise software receive timestamps: without them the ring stamps frames
+        // with the coarse clock (jiffies), useless for sub-millisecond round-trip times.
+        let _ = sock.set_opt(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1 as &libc::c_int);
         let prog = filter_program(filter)?;
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
@@ -141,7 +146,11 @@ impl Receiver {
     }
 
     /// Wait up to `timeout` for frames, calling `f` on each; returns how many were seen.
-    pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<usize, IoError> {
         let deadline = Instant::now() + timeout;
         loop {
             let n = match &mut self.ring {
@@ -161,7 +170,7 @@ impl Receiver {
         }
     }
 
-    fn drain_socket(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
+    fn drain_socket(&mut self, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
         let mut n = 0;
         for _ in 0..FALLBACK_BURST {
             match self
@@ -172,7 +181,7 @@ impl Receiver {
                 None => break,
                 Some((_, PACKET_OUTGOING)) => {}
                 Some((len, _)) => {
-                    f(&self.buf[..len]);
+                    f(&self.buf[..len], realtime_ns());
                     n += 1;
                 }
             }
@@ -246,7 +255,7 @@ impl Ring {
     }
 
     /// Walk every block the kernel has handed to us, in order; give each back after use.
-    fn drain(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
+    fn drain(&mut self, f: &mut dyn FnMut(&[u8], u64)) -> usize {
         let mut seen = 0;
         for _ in 0..self.block_nr {
             let b = self.next;
@@ -276,9 +285,16 @@ impl Drop for Ring {
     }
 }
 
-/// Call `f` on every frame of one retired block; the kernel's offsets are checked against
+/// Now on the clock the kernel stamps frames with (CLOCK_REALTIME), in nanoseconds.
+pub fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Call `f` on every frame of one retired block, with its kernel receive time; the kernel's offsets are checked against
 /// the block bounds rather than trusted.
-fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8])) -> usize {
+fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], u64)) -> usize {
     let rd32 = |at: usize| -> Option<u32> {
         Some(u32::from_ne_bytes(block.get(at..at + 4)?.try_into().ok()?))
     };
@@ -291,8 +307,10 @@ fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8])) -> usize {
     let mut at = first as usize;
     let mut seen = 0;
     for _ in 0..num {
-        let (Some(next), Some(snap), Some(mac), Some(&pkttype)) = (
+        let (Some(next), Some(sec), Some(nsec), Some(snap), Some(mac), Some(&pkttype)) = (
             rd32(at + FRAME_NEXT),
+            rd32(at + FRAME_SEC),
+            rd32(at + FRAME_NSEC),
             rd32(at + FRAME_SNAPLEN),
             rd16(at + FRAME_MAC),
             block.get(at + FRAME_PKTTYPE),
@@ -304,7 +322,7 @@ fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8])) -> usize {
         if pkttype != PACKET_OUTGOING
             && let Some(frame) = block.get(start..start + snap as usize)
         {
-            f(frame);
+            f(frame, u64::from(sec) * 1_000_000_000 + u64::from(nsec));
             seen += 1;
         }
         if next == 0 {
@@ -343,7 +361,7 @@ mod tests {
     fn walks_frames_and_skips_outgoing() {
         let b = block(&[(b"first", 0), (b"mine", PACKET_OUTGOING), (b"third", 0)]);
         let mut got = Vec::new();
-        let n = walk_block(&b, &mut |f| got.push(f.to_vec()));
+        let n = walk_block(&b, &mut |f, _| got.push(f.to_vec()));
         assert_eq!(n, 2);
         assert_eq!(got, vec![b"first".to_vec(), b"third".to_vec()]);
     }
@@ -354,8 +372,8 @@ mod tests {
         // Claim a huge snaplen and more packets than there are.
         b[48 + FRAME_SNAPLEN..48 + FRAME_SNAPLEN + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
         b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&1000u32.to_ne_bytes());
-        assert_eq!(walk_block(&b, &mut |_| panic!("must not deliver")), 0);
+        assert_eq!(walk_block(&b, &mut |_, _| panic!("must not deliver")), 0);
         b[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
-        assert_eq!(walk_block(&b, &mut |_| {}), 0);
+        assert_eq!(walk_block(&b, &mut |_, _| {}), 0);
     }
 }

@@ -46,10 +46,11 @@ fn thousands(n: u64) -> String {
 }
 
 impl Summary {
-    /// True when the run sent visibly slower than asked (more than 2 % below).
+    /// True when the run sent visibly slower than asked (more than 2 % below). Runs shorter
+    /// than a second say nothing: a handful of probes has no meaningful rate.
     pub fn below_asked_rate(&self) -> bool {
         match self.asked_rate {
-            Some(r) => self.sent > 0 && self.achieved_rate < r * 0.98,
+            Some(r) => self.send_secs >= 1.0 && self.achieved_rate < r * 0.98,
             None => false,
         }
     }
@@ -109,6 +110,7 @@ mod tests {
             closed: 7,
             asked_rate: Some(100_000.0),
             achieved_rate: 50_000.0,
+            send_secs: 2.0,
             ..Default::default()
         };
         let text = s.to_string();
