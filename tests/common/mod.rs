@@ -24,8 +24,10 @@ pub fn testbed_script() -> PathBuf {
     repo_root().join("scripts").join("testbed.sh")
 }
 
-pub fn synprobe_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_synprobe")
+/// The binary under test: the one cargo built, unless SYNPROBE_BIN names
+/// another (an installed copy, or a stand-in to check the harness itself).
+pub fn synprobe_bin() -> String {
+    std::env::var("SYNPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_synprobe").to_string())
 }
 
 fn on_path(tool: &str) -> bool {
@@ -347,7 +349,8 @@ impl Testbed {
     }
 
     pub fn synprobe_within(&self, args: &[&str], timeout: Duration) -> Output {
-        let mut cmd = Self::ns_cmd(&self.scan_ns, &[synprobe_bin()]);
+        let bin = synprobe_bin();
+        let mut cmd = Self::ns_cmd(&self.scan_ns, &[&bin]);
         cmd.args(args);
         run_bounded(&mut cmd, timeout)
     }
@@ -401,7 +404,7 @@ pub struct PublicCopy {
 }
 
 impl PublicCopy {
-    pub fn of(src: &str) -> PublicCopy {
+    pub fn of(src: impl AsRef<Path>) -> PublicCopy {
         use std::os::unix::fs::PermissionsExt;
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("synprobe-pub-{}-{n}", std::process::id()));
