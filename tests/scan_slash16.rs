@@ -80,6 +80,7 @@ fn slash16_jsonl_at_100k_pps_every_pair_once() {
     if !require_root() {
         return;
     }
+    let _heavy = heavy_lock();
     let tb = Testbed::up();
     tb.listen(80);
     tb.listen(443);
@@ -134,6 +135,7 @@ fn slash20_csv_every_pair_once() {
     if !require_root() {
         return;
     }
+    let _heavy = heavy_lock();
     let tb = Testbed::up();
     tb.listen(80);
     tb.listen(443);
@@ -172,6 +174,7 @@ fn slash18_at_max_rate_every_pair_once() {
     if !require_root() {
         return;
     }
+    let _heavy = heavy_lock();
     let tb = Testbed::up();
     tb.listen(80);
     tb.listen(443);

@@ -262,3 +262,33 @@ fn setpriv_leaves_nobody_without_capabilities() {
         );
     }
 }
+
+#[test]
+fn summary_counts_are_read_from_the_last_summary() {
+    let err = "progress: sent 10 open 1\nsent 262,144, open 131_072, closed 131072, filtered 0\n";
+    assert_eq!(summary_count(err, "sent"), Some(262144));
+    assert_eq!(summary_count(err, "open"), Some(131072));
+    assert_eq!(summary_count(err, "closed"), Some(131072));
+    assert_eq!(summary_count(err, "filtered"), Some(0));
+    assert_eq!(summary_count("reopen 5", "open"), None);
+    assert_eq!(summary_count("open 1, closed 2", "open"), Some(1));
+}
+
+#[test]
+fn jsonl_and_csv_parsers_read_the_contract_examples() {
+    let line =
+        r#"{"ip":"198.18.0.7","port":80,"state":"open","reason":"syn-ack","ttl":64,"rtt_ms":0.41}"#;
+    assert_key_order(line, &JSONL_KEYS);
+    let rows = parse_jsonl(line);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].ip.as_str(), rows[0].port, rows[0].ttl),
+        ("198.18.0.7", 80, Some(64))
+    );
+    let rows = parse_csv("ip,port,state,reason,ttl,rtt_ms\n198.18.0.7,84,filtered,no-response,,\n");
+    assert_eq!(rows[0].state, "filtered");
+    assert_eq!((rows[0].ttl, rows[0].rtt_ms), (None, None));
+    let bad =
+        std::panic::catch_unwind(|| assert_key_order(r#"{"port":80,"ip":"x"}"#, &["ip", "port"]));
+    assert!(bad.is_err(), "out-of-order keys are caught");
+}

@@ -553,7 +553,8 @@ pub fn parse_csv(stdout: &str) -> Vec<Row> {
 }
 
 /// The number after `word ` in the stderr summary (`sent 7`, `open 1`, ...);
-/// the last one wins, since the summary closes stderr.
+/// the last one wins, since the summary closes stderr. Digit group separators
+/// (`131,072`, `131_072`) are read through.
 pub fn summary_count(stderr: &str, word: &str) -> Option<u64> {
     let pat = format!("{word} ");
     let mut found = None;
@@ -561,14 +562,33 @@ pub fn summary_count(stderr: &str, word: &str) -> Option<u64> {
     while let Some(i) = stderr[from..].find(&pat) {
         let at = from + i;
         let before_ok = at == 0 || !stderr.as_bytes()[at - 1].is_ascii_alphanumeric();
-        let digits: String = stderr[at + pat.len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
+        let tail: Vec<char> = stderr[at + pat.len()..].chars().collect();
+        let mut digits = String::new();
+        for (k, c) in tail.iter().enumerate() {
+            if c.is_ascii_digit() {
+                digits.push(*c);
+            } else if (*c == ',' || *c == '_')
+                && !digits.is_empty()
+                && tail.get(k + 1).is_some_and(|n| n.is_ascii_digit())
+            {
+                continue;
+            } else {
+                break;
+            }
+        }
         if before_ok && !digits.is_empty() {
             found = digits.parse().ok();
         }
         from = at + pat.len();
     }
     found
+}
+
+/// Held by tests whose correctness depends on the machine keeping up (big
+/// scans at high rate), so two of them never compete for the two cores.
+pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
