@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The project's test command: unit tests, and (as root) the integration tests
+# that run synprobe inside throwaway network namespaces (scripts/testbed.sh).
+#   sudo ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# What the integration tests run: command -> Debian package.
+need_tools() {
+    local missing=() pkg tool
+    for pair in ip:iproute2 ss:iproute2 iptables:iptables ip6tables:iptables ncat:ncat \
+        setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump; do
+        tool=${pair%%:*}
+        pkg=${pair#*:}
+        if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ] && [ ! -x "/sbin/$tool" ]; then
+            missing+=("$pkg")
+        fi
+    done
+    printf '%s\n' "${missing[@]}" | sort -u | grep -v '^$' || true
+}
+
+if [ "$(id -u)" = 0 ]; then
+    missing=$(need_tools)
+    if [ -n "$missing" ]; then
+        echo "test.sh: installing $(echo "$missing" | tr '\n' ' ')" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+    # Namespaces left by a test run that was killed (names from tests/common).
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sp[0-9]+_[0-9]+-(scan|tgt)$' || true); do
+        scripts/testbed.sh down "${ns%-*}"
+    done
+else
+    echo "test.sh: not root: the integration tests will be skipped (run with sudo)" >&2
+fi
+
+cargo build --release
+cargo test --release --no-fail-fast -- --test-threads=2

@@ -1,0 +1,74 @@
+//! Bad input is refused before any packet: exit 2, one line on stderr naming
+//! the bad value, nothing on stdout, and the target saw no TCP packet at all.
+mod common;
+
+use common::*;
+use std::thread::sleep;
+use std::time::Duration;
+
+/// Runs `args` in the prober namespace of a fresh testbed (so even a stray
+/// packet stays inside) and checks the contract for bad input. Every word of
+/// `needles` must appear in the error line (case-insensitive).
+fn refused(args: &[&str], needles: &[&str]) {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    tb.listen(80);
+    tb.count_tcp_at_tgt();
+    let out = tb.synprobe_within(args, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?}: stdout must be empty: {}",
+        describe(&out)
+    );
+    let err = stderr_of(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: exactly one line on stderr, got:\n{err}"
+    );
+    let line = lines[0];
+    assert!(line.starts_with("synprobe: "), "{args:?}: {line}");
+    for needle in needles {
+        assert!(
+            line.to_lowercase().contains(&needle.to_lowercase()),
+            "{args:?}: the error should name {needle:?}: {line}"
+        );
+    }
+    // Anything sent would have crossed the veth by now.
+    sleep(Duration::from_millis(300));
+    assert_eq!(
+        tb.tgt_tcp_seen(),
+        0,
+        "{args:?}: a packet reached the target"
+    );
+}
+
+macro_rules! bad_input {
+    ($($name:ident: [$($arg:expr),*] names [$($needle:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                refused(&[$($arg),*], &[$($needle),*]);
+            }
+        )*
+    };
+}
+
+bad_input! {
+    address_octet_over_255: ["scan", "198.18.0.300", "-p", "80"] names ["198.18.0.300"];
+    prefix_over_32: ["scan", "198.18.0.0/33", "-p", "80"] names ["198.18.0.0/33"];
+    port_zero: ["scan", "198.18.0.1", "-p", "0"] names ["port", "0"];
+    port_over_65535: ["scan", "198.18.0.1", "-p", "70000"] names ["70000"];
+    port_list_empty: ["scan", "198.18.0.1", "-p", ""] names ["port"];
+    unknown_interface: ["scan", "198.18.0.1", "-p", "80", "--interface", "nosuchif0"] names ["nosuchif0"];
+    missing_target_file: ["scan", "@/nonexistent/file", "-p", "80"] names ["/nonexistent/file"];
+    rate_zero: ["scan", "198.18.0.1", "-p", "80", "--rate", "0"] names ["rate", "0"];
+    rate_negative: ["scan", "198.18.0.1", "-p", "80", "--rate", "-5"] names ["-5"];
+    unknown_format: ["scan", "198.18.0.1", "-p", "80", "--format", "xml"] names ["xml"];
+    check_without_port: ["check", "198.18.0.1"] names ["198.18.0.1"];
+    check_port_zero: ["check", "198.18.0.1:0"] names ["198.18.0.1:0"];
+}

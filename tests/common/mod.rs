@@ -1,0 +1,594 @@
+//! The integration tests' one testbed helper: namespaces from scripts/testbed.sh,
+//! listeners, firewall rules and the binary, all bounded in time and all torn
+//! down on Drop, so a failing (panicking) test leaves no namespace behind.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long one synprobe run may take before the harness kills it.
+pub const SYNPROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one helper command (ip, iptables, ss, ...) may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testbed_script() -> PathBuf {
+    repo_root().join("scripts").join("testbed.sh")
+}
+
+/// The binary under test: the one cargo built, unless SYNPROBE_BIN names
+/// another (an installed copy, or a stand-in to check the harness itself).
+pub fn synprobe_bin() -> String {
+    std::env::var("SYNPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_synprobe").to_string())
+}
+
+fn on_path(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .any(|dir| dir.join(tool).is_file())
+}
+
+/// In CI a missing requirement is a failure, not a skip: a green run that tested
+/// nothing would hide a broken install step.
+fn skip(why: &str) -> bool {
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("cannot run in CI: {why} (scripts/test.sh should have provided it)");
+    }
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// True when this test can run: root, and the tools the testbed needs. Otherwise
+/// prints why and returns false so the test returns early.
+pub fn require_root() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("needs root");
+    }
+    for tool in ["ip", "iptables", "ip6tables", "ncat", "ss", "setpriv"] {
+        if !on_path(tool) {
+            return skip(&format!(
+                "needs {tool} (apt-get install iproute2 iptables ncat util-linux)"
+            ));
+        }
+    }
+    true
+}
+
+/// Runs a command to completion, killing it after `timeout`. Output is drained
+/// by threads so a chatty child (a /16 scan prints ~20 MB) never blocks.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait after kill");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("waiting for {shown}: {e}"),
+        }
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    if timed_out {
+        panic!(
+            "{shown} did not finish within {timeout:?}; killed.\nstderr:\n{}",
+            String::from_utf8_lossy(&stderr)
+        );
+    }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Like `run_bounded`, but a non-zero exit is a harness failure.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let out = run_bounded(cmd, TOOL_TIMEOUT);
+    if !out.status.success() {
+        panic!(
+            "{shown} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique testbed name: pid plus a per-process counter, short enough for
+/// veth names (NAME-s must fit in 15 characters).
+fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("sp{}_{}", std::process::id() % 100_000, n)
+}
+
+struct Listener {
+    port: u16,
+    child: Child,
+}
+
+/// A prober namespace and a target namespace joined by a veth (see
+/// scripts/testbed.sh). The target answers for all of 198.18.0.0/16 and
+/// 2001:db8:1::/64; the prober has no route anywhere else.
+pub struct Testbed {
+    pub name: String,
+    pub scan_ns: String,
+    pub tgt_ns: String,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+impl Testbed {
+    /// The answering testbed (the usual one).
+    pub fn up() -> Testbed {
+        Self::up_mode("answer")
+    }
+
+    /// `answer`, `sink` (frames to a MAC nobody has) or `lo` (one namespace, only lo).
+    pub fn up_mode(mode: &str) -> Testbed {
+        let name = unique_name();
+        let (scan_ns, tgt_ns) = if mode == "lo" {
+            (format!("{name}-scan"), format!("{name}-scan"))
+        } else {
+            (format!("{name}-scan"), format!("{name}-tgt"))
+        };
+        // Built before `up` so that Drop runs `down` even if `up` fails halfway.
+        let tb = Testbed {
+            name,
+            scan_ns,
+            tgt_ns,
+            listeners: Mutex::new(Vec::new()),
+        };
+        run_ok(Command::new(testbed_script()).args(["up", &tb.name, "--mode", mode]));
+        tb
+    }
+
+    /// A fresh namespace with only lo up; prober and target are both in it.
+    pub fn up_loopback() -> Testbed {
+        Self::up_mode("lo")
+    }
+
+    fn ns_cmd(ns: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).args(args);
+        cmd
+    }
+
+    /// Runs a command in the prober namespace (bounded; exit status not checked).
+    pub fn in_scan(&self, args: &[&str]) -> Output {
+        run_bounded(&mut Self::ns_cmd(&self.scan_ns, args), TOOL_TIMEOUT)
+    }
+
+    /// Runs a command in the target namespace (bounded; exit status not checked).
+    pub fn in_tgt(&self, args: &[&str]) -> Output {
+        run_bounded(&mut Self::ns_cmd(&self.tgt_ns, args), TOOL_TIMEOUT)
+    }
+
+    /// Bash in the prober namespace: `exec 3<>/dev/tcp/ADDR/PORT`, a kernel
+    /// connect() used by the self-tests to prove the ground truth.
+    pub fn kernel_connect(&self, addr: &str, port: u16, timeout_s: u32) -> Output {
+        let script = format!("exec 3<>/dev/tcp/{addr}/{port}");
+        self.in_scan(&["timeout", &timeout_s.to_string(), "bash", "-c", &script])
+    }
+
+    /// Starts a listener on `port` (all IPv4 and IPv6 addresses, so the whole
+    /// /16 and /64) in the target namespace and waits until it is in LISTEN.
+    pub fn listen(&self, port: u16) {
+        let child = Self::ns_cmd(&self.tgt_ns, &["ncat", "-lk", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start ncat on {port}: {e}"));
+        self.listeners
+            .lock()
+            .unwrap()
+            .push(Listener { port, child });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (v4, v6) = self.listening(port);
+            if v4 && v6 {
+                return;
+            }
+            // ncat binds IPv4 then IPv6; take IPv4 alone if IPv6 never comes.
+            if Instant::now() >= deadline {
+                assert!(v4, "ncat did not reach LISTEN on port {port} within 10 s");
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// (IPv4 listener present, IPv6 listener present) on `port` in the target.
+    pub fn listening(&self, port: u16) -> (bool, bool) {
+        let out = self.in_tgt(&["ss", "-Hltn"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v4 = format!("0.0.0.0:{port} ");
+        let v6 = format!("[::]:{port} ");
+        let local_addrs: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3).map(|s| format!("{s} ")))
+            .collect();
+        (local_addrs.contains(&v4), local_addrs.contains(&v6))
+    }
+
+    /// Stops the listener on `port` (the "web server stopped" case) and waits
+    /// until nothing is in LISTEN there any more.
+    pub fn stop_listener(&self, port: u16) {
+        let mut ls = self.listeners.lock().unwrap();
+        let mut kept = Vec::new();
+        for mut l in ls.drain(..) {
+            if l.port == port {
+                let _ = l.child.kill();
+                let _ = l.child.wait();
+            } else {
+                kept.push(l);
+            }
+        }
+        *ls = kept;
+        drop(ls);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.listening(port) != (false, false) {
+            assert!(
+                Instant::now() < deadline,
+                "port {port} still in LISTEN after stop"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn iptables(ns: &str, tool: &str, args: &[&str]) {
+        let mut all = vec![tool, "-w"];
+        all.extend_from_slice(args);
+        run_ok(&mut Self::ns_cmd(ns, &all));
+    }
+
+    pub fn iptables_tgt(&self, args: &[&str]) {
+        Self::iptables(&self.tgt_ns, "iptables", args);
+    }
+
+    pub fn ip6tables_tgt(&self, args: &[&str]) {
+        Self::iptables(&self.tgt_ns, "ip6tables", args);
+    }
+
+    pub fn iptables_scan(&self, args: &[&str]) {
+        Self::iptables(&self.scan_ns, "iptables", args);
+    }
+
+    pub fn ip6tables_scan(&self, args: &[&str]) {
+        Self::iptables(&self.scan_ns, "ip6tables", args);
+    }
+
+    /// Puts a target-less rule first in the target's INPUT chains (IPv4 and
+    /// IPv6): it only counts TCP packets, and `tgt_tcp_seen` reads the count.
+    pub fn count_tcp_at_tgt(&self) {
+        let rule = [
+            "-I",
+            "INPUT",
+            "1",
+            "-p",
+            "tcp",
+            "-m",
+            "comment",
+            "--comment",
+            "synprobe-count",
+        ];
+        self.iptables_tgt(&rule);
+        self.ip6tables_tgt(&rule);
+    }
+
+    /// TCP packets the target received since `count_tcp_at_tgt`.
+    pub fn tgt_tcp_seen(&self) -> u64 {
+        let mut total = 0;
+        for tool in ["iptables", "ip6tables"] {
+            let out = run_ok(&mut Self::ns_cmd(
+                &self.tgt_ns,
+                &[tool, "-w", "-S", "INPUT", "-v"],
+            ));
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find(|l| l.contains("synprobe-count"))
+                .unwrap_or_else(|| panic!("{tool}: no counting rule; call count_tcp_at_tgt first"));
+            // `-A INPUT -p tcp -m comment --comment synprobe-count -c PKTS BYTES`
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words
+                .iter()
+                .position(|w| *w == "-c")
+                .expect("counter in -S -v output");
+            total += words
+                .get(at + 1)
+                .and_then(|w| w.parse::<u64>().ok())
+                .expect("packet count");
+        }
+        total
+    }
+
+    /// Runs the binary in the prober namespace, killed after SYNPROBE_TIMEOUT.
+    pub fn synprobe(&self, args: &[&str]) -> Output {
+        self.synprobe_within(args, SYNPROBE_TIMEOUT)
+    }
+
+    pub fn synprobe_within(&self, args: &[&str], timeout: Duration) -> Output {
+        let bin = synprobe_bin();
+        let mut cmd = Self::ns_cmd(&self.scan_ns, &[&bin]);
+        cmd.args(args);
+        run_bounded(&mut cmd, timeout)
+    }
+
+    /// Half-open connections the target holds right now.
+    pub fn syn_recv_count(&self) -> usize {
+        let out = run_ok(&mut Self::ns_cmd(
+            &self.tgt_ns,
+            &["ss", "-Htan", "state", "syn-recv"],
+        ));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let listeners = match self.listeners.get_mut() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for l in listeners.iter_mut() {
+            let _ = l.child.kill();
+            let _ = l.child.wait();
+        }
+        // Never panic in Drop (it may run during a panic); say what went wrong.
+        match Command::new(testbed_script())
+            .args(["down", &self.name])
+            .stdin(Stdio::null())
+            .status()
+        {
+            Ok(s) if s.success() => {}
+            Ok(s) => eprintln!("testbed.sh down {} failed: {s}", self.name),
+            Err(e) => eprintln!("testbed.sh down {}: {e}", self.name),
+        }
+    }
+}
+
+/// True when a namespace of this name exists.
+pub fn netns_exists(ns: &str) -> bool {
+    Path::new("/run/netns").join(ns).exists()
+}
+
+/// A copy of the binary that uid 65534 can reach and run (the build tree under
+/// /work may not be traversable by nobody). Removed on Drop.
+pub struct PublicCopy {
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+}
+
+impl PublicCopy {
+    pub fn of(src: impl AsRef<Path>) -> PublicCopy {
+        use std::os::unix::fs::PermissionsExt;
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("synprobe-pub-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let bin = dir.join("synprobe");
+        std::fs::copy(src, &bin).expect("copy binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        PublicCopy { dir, bin }
+    }
+}
+
+impl Drop for PublicCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// setpriv arguments that make the rest of the command line run as nobody
+/// with no capabilities at all (the contract's "missing privilege" setup).
+pub const UNPRIVILEGED: [&str; 6] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+];
+
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(status: ExitStatus) -> Option<i32> {
+    status.code()
+}
+
+/// Everything about a run, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    let so = stdout_of(out);
+    let shown: String = so.chars().take(4000).collect();
+    format!(
+        "exit {:?}\n--- stdout ({} bytes) ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        so.len(),
+        shown,
+        stderr_of(out)
+    )
+}
+
+/// One scan result, as the jsonl and csv formats both carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub ip: String,
+    pub port: u16,
+    pub state: String,
+    pub reason: String,
+    pub ttl: Option<u64>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// The jsonl key order the contract fixes.
+pub const JSONL_KEYS: [&str; 6] = ["ip", "port", "state", "reason", "ttl", "rtt_ms"];
+
+/// Asserts `line` holds `"key":` for each key, in this order (serde_json's
+/// Value forgets the order, so it is checked on the raw text).
+pub fn assert_key_order(line: &str, keys: &[&str]) {
+    let mut from = 0;
+    for k in keys {
+        let pat = format!("\"{k}\":");
+        match line[from..].find(&pat) {
+            Some(i) => from += i + pat.len(),
+            None => panic!("key {k:?} missing or out of order in {line}"),
+        }
+    }
+}
+
+/// Parses the jsonl output of `scan` (every line one object, keys in order).
+pub fn parse_jsonl(stdout: &str) -> Vec<Row> {
+    stdout
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("bad jsonl line {line:?}: {e}"));
+            let obj = v
+                .as_object()
+                .unwrap_or_else(|| panic!("not an object: {line}"));
+            assert_eq!(obj.len(), JSONL_KEYS.len(), "unexpected keys in {line}");
+            Row {
+                ip: obj["ip"].as_str().expect("ip string").to_string(),
+                port: obj["port"].as_u64().expect("port number") as u16,
+                state: obj["state"].as_str().expect("state string").to_string(),
+                reason: obj["reason"].as_str().expect("reason string").to_string(),
+                ttl: if obj["ttl"].is_null() {
+                    None
+                } else {
+                    Some(obj["ttl"].as_u64().expect("ttl"))
+                },
+                rtt_ms: if obj["rtt_ms"].is_null() {
+                    None
+                } else {
+                    Some(obj["rtt_ms"].as_f64().expect("rtt_ms number"))
+                },
+            }
+        })
+        .collect()
+}
+
+/// Parses the csv output of `scan`: the contract's header, then rows.
+pub fn parse_csv(stdout: &str) -> Vec<Row> {
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("ip,port,state,reason,ttl,rtt_ms"),
+        "csv header"
+    );
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 6, "csv row {line:?}");
+            Row {
+                ip: f[0].to_string(),
+                port: f[1].parse().unwrap_or_else(|_| panic!("port in {line:?}")),
+                state: f[2].to_string(),
+                reason: f[3].to_string(),
+                ttl: if f[4].is_empty() {
+                    None
+                } else {
+                    Some(f[4].parse().expect("ttl"))
+                },
+                rtt_ms: if f[5].is_empty() {
+                    None
+                } else {
+                    Some(f[5].parse().expect("rtt_ms"))
+                },
+            }
+        })
+        .collect()
+}
+
+/// The number after `word ` in the stderr summary (`sent 7`, `open 1`, ...);
+/// the last one wins, since the summary closes stderr. Digit group separators
+/// (`131,072`, `131_072`) are read through.
+pub fn summary_count(stderr: &str, word: &str) -> Option<u64> {
+    let pat = format!("{word} ");
+    let mut found = None;
+    let mut from = 0;
+    while let Some(i) = stderr[from..].find(&pat) {
+        let at = from + i;
+        let before_ok = at == 0 || !stderr.as_bytes()[at - 1].is_ascii_alphanumeric();
+        let tail: Vec<char> = stderr[at + pat.len()..].chars().collect();
+        let mut digits = String::new();
+        for (k, c) in tail.iter().enumerate() {
+            if c.is_ascii_digit() {
+                digits.push(*c);
+            } else if (*c == ',' || *c == '_')
+                && !digits.is_empty()
+                && tail.get(k + 1).is_some_and(|n| n.is_ascii_digit())
+            {
+                continue;
+            } else {
+                break;
+            }
+        }
+        if before_ok && !digits.is_empty() {
+            found = digits.parse().ok();
+        }
+        from = at + pat.len();
+    }
+    found
+}
+
+/// Held by tests whose correctness depends on the machine keeping up (big
+/// scans at high rate), so two of them never compete for the two cores.
+pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
