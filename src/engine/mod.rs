@@ -6,11 +6,13 @@
 mod clock;
 mod receiver;
 mod run;
+mod send_times;
 mod sender;
 mod tracker;
 
 pub use clock::Clock;
 pub use run::run;
+pub use send_times::SendTimes;
 pub use tracker::Tracker;
 
 use std::time::Duration;

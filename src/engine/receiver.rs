@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use super::{EngineConfig, Tracker};
+use super::{EngineConfig, SendTimes, Tracker};
 use crate::classify::{Reply, parse_reply};
 use crate::io::{FrameBatch, IoError, Receiver, RxStats, Sender};
 use crate::probe::{ProbeResult, Reason};
@@ -24,6 +24,7 @@ pub struct RxCounters {
 pub struct RxTask<'a> {
     pub cfg: &'a EngineConfig,
     pub tracker: &'a Tracker,
+    pub times: &'a SendTimes,
     pub counters: &'a RxCounters,
     /// Set by the driver when listening is over.
     pub done: &'a AtomicBool,
@@ -123,9 +124,12 @@ impl RxTask<'_> {
                     return;
                 }
                 self.counters.matched.fetch_add(1, Ordering::Relaxed);
+                // The echoed timestamp where the reply has one, else the kept send time.
+                let rx_us = (rx_ns / 1000) as u32;
                 let rtt = r
                     .tsecr
-                    .map(|ts| ((rx_ns / 1000) as u32).wrapping_sub(ts))
+                    .map(|ts| rx_us.wrapping_sub(ts))
+                    .or_else(|| self.times.since(idx, rx_us))
                     .filter(|&us| us < MAX_RTT_US)
                     .map(|us| Duration::from_micros(us as u64));
                 results.push(ProbeResult {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::receiver::{RxCounters, RxTask};
 use super::sender::{SendJob, SendShared, send_job};
-use super::{Clock, EngineConfig, EngineError, Schedule, Tracker};
+use super::{Clock, EngineConfig, EngineError, Schedule, SendTimes, Tracker};
 use crate::io::{Receiver, RxFilter, Sender};
 use crate::output::{Progress, Sink, Summary};
 use crate::permute::{Permutation, Slice};
@@ -71,6 +71,7 @@ pub fn run(
     let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
     let my_pairs = my_slice.len();
     let tracker = Tracker::new(pairs_total);
+    let times = SendTimes::new(pairs_total);
     let counters = RxCounters::default();
     let sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -98,6 +99,7 @@ pub fn run(
         cfg,
         perm: &perm,
         tracker: &tracker,
+        times: &times,
         t4: template(cfg, cfg.paths.v4.as_ref()),
         t6: template(cfg, cfg.paths.v6.as_ref()),
         clock,
@@ -116,6 +118,7 @@ pub fn run(
         let task = RxTask {
             cfg,
             tracker: &tracker,
+            times: &times,
             counters: &counters,
             done: &done,
             out: out_tx,

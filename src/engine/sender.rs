@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{Clock, EngineConfig, Tracker};
+use super::{Clock, EngineConfig, SendTimes, Tracker};
 use crate::io::{FrameBatch, IoError, Sender};
 use crate::pacer::Pacer;
 use crate::permute::{Permutation, Slice};
@@ -18,6 +18,7 @@ pub struct SendShared<'a> {
     pub cfg: &'a EngineConfig,
     pub perm: &'a Permutation,
     pub tracker: &'a Tracker,
+    pub times: &'a SendTimes,
     pub t4: Option<SynTemplate>,
     pub t6: Option<SynTemplate>,
     pub clock: Clock,
@@ -110,6 +111,7 @@ pub fn send_job(sh: &SendShared, tx: &mut Sender, job: &SendJob) -> Result<u64, 
                 tsval,
             };
             batch.push_with(|buf| t.fill(buf, &f));
+            sh.times.record(idx, tsval);
         }
         if !batch.is_empty() {
             let c = tx.send(&mut batch)? as u64;
