@@ -79,6 +79,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
         send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
         paths,
         shape: SynShape::default(),
+        only: None,
     };
     let before = getrusage(UsageWho::RUSAGE_SELF)
         .map_err(|e| CliError::Runtime(format!("getrusage: {e}")))?;

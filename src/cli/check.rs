@@ -109,8 +109,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         .map(|s| parse_endpoint(s))
         .collect::<Result<_, _>>()?;
 
-    // The engine probes addresses x ports; with a few targets the extra pairs of that product
-    // are cheap, and only the asked ones are reported.
+    // The engine's pair space is addresses x ports; only the asked pairs of it are probed.
     let ips: Vec<String> = endpoints.iter().map(|(ip, _)| ip.to_string()).collect();
     let ports: Vec<String> = endpoints.iter().map(|(_, p)| p.to_string()).collect();
     let space = PairSpace::new(
@@ -119,6 +118,10 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     )?;
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let key = CookieKey::random();
+    let only = endpoints
+        .iter()
+        .filter_map(|&(ip, port)| space.index(ip, port))
+        .collect();
     let cfg = EngineConfig {
         space,
         seed: key.k0,
@@ -134,6 +137,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         send_threads: 1,
         paths,
         shape: SynShape::default(),
+        only: Some(only),
     };
     let mut sink = Collect::default();
     let stop = crate::io::interrupt_flag();

@@ -145,6 +145,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
         paths,
         shape: SynShape::default(),
+        only: None,
     };
     let mut sink = Filtered {
         filter: states,

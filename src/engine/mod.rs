@@ -15,6 +15,7 @@ pub use run::run;
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -98,4 +99,14 @@ pub struct EngineConfig {
     pub send_threads: usize,
     pub paths: Paths,
     pub shape: SynShape,
+    /// Probe only these pair indices (for `check`, whose HOST:PORT list is not a full
+    /// addresses x ports product); `None` probes every pair.
+    pub only: Option<HashSet<u64>>,
+}
+
+impl EngineConfig {
+    /// Whether pair `idx` is to be probed at all.
+    pub fn wants(&self, idx: u64) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&idx))
+    }
 }

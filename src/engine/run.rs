@@ -69,7 +69,8 @@ pub fn run(
     let pairs_total = cfg.space.len();
     let perm = Permutation::new(pairs_total, cfg.seed);
     let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
-    let my_pairs = my_slice.len();
+    let slice_len = my_slice.len();
+    let my_pairs = cfg.only.as_ref().map_or(slice_len, |o| o.len() as u64);
     let tracker = Tracker::new(pairs_total);
     let times = SendTimes::new(pairs_total);
     let counters = RxCounters::default();
@@ -185,9 +186,9 @@ pub fn run(
     // Silence is an answer too: every pair of this shard that never replied is filtered.
     let interrupted = stop.load(Ordering::Relaxed);
     if !interrupted && matches!(cfg.schedule, Schedule::Rounds { .. }) {
-        for k in 0..my_pairs {
+        for k in 0..slice_len {
             let idx = perm.at(my_slice.position(k));
-            if !tracker.is_set(idx) {
+            if !tracker.is_set(idx) && cfg.wants(idx) {
                 let (ip, port) = cfg.space.pair(idx);
                 let r = ProbeResult {
                     ip,

@@ -94,7 +94,7 @@ pub fn send_job(sh: &SendShared, tx: &mut Sender, job: &SendJob) -> Result<u64, 
             let pos = job.slice.position(k % n);
             k += 1;
             let idx = sh.perm.at(pos);
-            if job.skip_answered && sh.tracker.is_set(idx) {
+            if (job.skip_answered && sh.tracker.is_set(idx)) || !sh.cfg.wants(idx) {
                 continue;
             }
             let (dst, dport) = sh.cfg.space.pair(idx);
