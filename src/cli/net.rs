@@ -51,10 +51,10 @@ impl NetArgs {
             .transpose()
             .map_err(CliError::Input)?;
         let source_ports = SourcePorts::parse(&self.source_port).map_err(CliError::Input)?;
-        if let Some(ifname) = &self.interface {
-            if !io::interface_exists(ifname) {
-                return Err(CliError::Input(format!("unknown interface '{ifname}'")));
-            }
+        if let Some(ifname) = &self.interface
+            && !io::interface_exists(ifname)
+        {
+            return Err(CliError::Input(format!("unknown interface '{ifname}'")));
         }
         Ok(NetPlan {
             opts: PathOptions {
@@ -96,13 +96,13 @@ pub fn resolve(
     }
     let v4 = r4.map(|t| io::find_path(t, &opts4)).transpose()?;
     let v6 = r6.map(|t| io::find_path(t, &opts6)).transpose()?;
-    if let (Some(a), Some(b)) = (&v4, &v6) {
-        if a.link != b.link {
-            return Err(CliError::Input(format!(
-                "IPv4 targets route through {} but IPv6 targets through {}; scan them separately or set --interface",
-                a.link.name, b.link.name
-            )));
-        }
+    if let (Some(a), Some(b)) = (&v4, &v6)
+        && a.link != b.link
+    {
+        return Err(CliError::Input(format!(
+            "IPv4 targets route through {} but IPv6 targets through {}; scan them separately or set --interface",
+            a.link.name, b.link.name
+        )));
     }
     let guard = match &v4 {
         Some(p) if p.link.loopback => io::enable_loopback_v4()?,

@@ -29,7 +29,7 @@ pub fn duration(flag: &str, s: &str) -> Result<Duration, String> {
 /// A duration as a person would write it back: `2s`, `500ms`, `1.5s`.
 pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.1}s", d.as_secs_f64())

@@ -93,28 +93,28 @@ impl RxTask<'_> {
                 };
                 // Tear down every SYN-ACK, duplicates too: a retransmitted SYN-ACK means the
                 // target still holds a half-open entry.
-                if r.reason == Reason::SynAck {
-                    if let Some((src_mac, dst_mac)) = self.next_hop_mac(r.target) {
-                        let f = RstFields {
-                            src_mac,
-                            dst_mac,
-                            src: r.local,
-                            dst: r.target,
-                            sport: r.local_port,
-                            dport: r.target_port,
-                            seq: r.ack,
-                            ttl: self.cfg.shape.ttl,
-                        };
-                        rsts.push_with(|buf| build_rst(buf, &f));
-                        if rsts.is_full() {
-                            match tx.send(&mut rsts) {
-                                Ok(n) => {
-                                    self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
-                                }
-                                Err(e) => {
-                                    rsts.clear();
-                                    pending_err.get_or_insert(e);
-                                }
+                if r.reason == Reason::SynAck
+                    && let Some((src_mac, dst_mac)) = self.next_hop_mac(r.target)
+                {
+                    let f = RstFields {
+                        src_mac,
+                        dst_mac,
+                        src: r.local,
+                        dst: r.target,
+                        sport: r.local_port,
+                        dport: r.target_port,
+                        seq: r.ack,
+                        ttl: self.cfg.shape.ttl,
+                    };
+                    rsts.push_with(|buf| build_rst(buf, &f));
+                    if rsts.is_full() {
+                        match tx.send(&mut rsts) {
+                            Ok(n) => {
+                                self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                rsts.clear();
+                                pending_err.get_or_insert(e);
                             }
                         }
                     }

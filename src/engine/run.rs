@@ -140,11 +140,11 @@ pub fn run(
                 Ok(batch) => {
                     for r in &batch {
                         tally.add(r);
-                        if sink_err.is_none() {
-                            if let Err(e) = sink.result(r) {
-                                sink_err = Some(e);
-                                stop.store(true, Ordering::Relaxed);
-                            }
+                        if sink_err.is_none()
+                            && let Err(e) = sink.result(r)
+                        {
+                            sink_err = Some(e);
+                            stop.store(true, Ordering::Relaxed);
                         }
                     }
                 }
