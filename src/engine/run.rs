@@ -16,6 +16,8 @@ use crate::wire::{SynParams, SynTemplate};
 
 /// How often the driver checks whether every pair has answered during a wait.
 const WAIT_TICK: Duration = Duration::from_millis(5);
+/// How long an interrupted run keeps listening for replies already in flight.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
 
 struct Tally {
     open: u64,
@@ -285,6 +287,12 @@ fn drive(
             report.first_round_rate = round_sent as f64 / secs;
         }
         if stop.load(Ordering::Relaxed) {
+            // Interrupted: still collect the replies already on their way, briefly, so
+            // that no answer to a probe that went out is lost.
+            let until = Instant::now() + final_wait.min(INTERRUPT_GRACE);
+            while Instant::now() < until && !all_answered() {
+                std::thread::sleep(WAIT_TICK);
+            }
             break;
         }
         let wait = if round + 1 == rounds {
