@@ -14,8 +14,14 @@ pub struct SendTimes {
 impl SendTimes {
     /// Empty (and free) above `MAX_PAIRS`.
     pub fn new(pairs: u64) -> Self {
-        let n = if pairs <= MAX_PAIRS { pairs as usize } else { 0 };
-        SendTimes { us: (0..n).map(|_| AtomicU32::new(0)).collect() }
+        let n = if pairs <= MAX_PAIRS {
+            pairs as usize
+        } else {
+            0
+        };
+        SendTimes {
+            us: (0..n).map(|_| AtomicU32::new(0)).collect(),
+        }
     }
 
     /// Record that `idx` was probed at `us` (the same clock as TSval).
