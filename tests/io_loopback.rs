@@ -6,7 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use synprobe::cookie::SourcePorts;
-use synprobe::io::{FrameBatch, Link, PathOptions, Receiver, RxFilter, Sender, find_path};
+use synprobe::io::{
+    FrameBatch, Link, PathOptions, Receiver, RxFilter, SendMode, Sender, find_path,
+};
 
 const CHILD: &str = "SYNPROBE_IO_TEST_IN_NETNS";
 
@@ -148,10 +150,10 @@ fn tcp_of(f: &[u8]) -> Option<(u16, u16, u8, u32)> {
 }
 
 fn syn_gets_syn_ack(use_ring: bool, sport: u16) {
-    syn_gets_syn_ack_on(use_ring, sport, false)
+    syn_gets_syn_ack_on(use_ring, sport, false, SendMode::Ring)
 }
 
-fn syn_gets_syn_ack_on(use_ring: bool, sport: u16, v6: bool) {
+fn syn_gets_syn_ack_on(use_ring: bool, sport: u16, v6: bool, mode: SendMode) {
     let lo = Link::by_name("lo").unwrap();
     assert!(lo.loopback);
     let listener = TcpListener::bind(if v6 { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
@@ -166,7 +168,8 @@ fn syn_gets_syn_ack_on(use_ring: bool, sport: u16, v6: bool) {
     };
     let mut rx = Receiver::open_with(&lo, &filter, use_ring).unwrap();
     assert_eq!(rx.uses_ring(), use_ring);
-    let mut tx = Sender::open(&lo).unwrap();
+    let mut tx = Sender::open_with(&lo, mode).unwrap();
+    assert_eq!(tx.mode(), mode);
     let mut batch = FrameBatch::with_capacity(4);
     if v6 {
         batch.push_with(|b| syn6(sport, port, 1000, b));
@@ -214,7 +217,82 @@ fn loopback_v6_syn_gets_syn_ack() {
     let p = find_path("::1".parse().unwrap(), &PathOptions::default()).unwrap();
     assert!(p.link.loopback);
     assert_eq!(p.src_ip, "::1".parse::<IpAddr>().unwrap());
-    syn_gets_syn_ack_on(true, 61003, true);
+    syn_gets_syn_ack_on(true, 61003, true, SendMode::Ring);
+    syn_gets_syn_ack_on(true, 61004, true, SendMode::Mmsg);
+}
+
+#[test]
+fn loopback_syn_gets_syn_ack_through_sendmmsg() {
+    if !in_fresh_netns("loopback_syn_gets_syn_ack_through_sendmmsg") {
+        return;
+    }
+    syn_gets_syn_ack_on(true, 61005, false, SendMode::Mmsg);
+}
+
+/// More frames than the transmit ring has slots, in batches: every one must leave (each
+/// closed-port SYN draws exactly one RST), so the ring wraps without losing or repeating.
+#[test]
+fn transmit_ring_wraps_without_loss() {
+    if !in_fresh_netns("transmit_ring_wraps_without_loss") {
+        return;
+    }
+    const N: u16 = 6000;
+    const FIRST: u16 = 40000;
+    let lo = Link::by_name("lo").unwrap();
+    // A port nobody listens on: bind and drop a listener to find one.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let me = Ipv4Addr::LOCALHOST;
+    let filter = RxFilter {
+        local_ips: vec![IpAddr::V4(me)],
+        ports: SourcePorts {
+            first: FIRST,
+            last: FIRST + N - 1,
+        },
+    };
+    let mut rx = Receiver::open(&lo, &filter).unwrap();
+    let mut tx = Sender::open_with(&lo, SendMode::Ring).unwrap();
+    assert_eq!(tx.mode(), SendMode::Ring);
+    let mut seen = vec![false; N as usize];
+    let rsts = std::cell::Cell::new(0usize);
+    let mut on_frame = |f: &[u8], _| {
+        if let Some((s, d, flags, ack)) = tcp_of(f)
+            && s == port
+            && flags & 0x04 != 0
+            && let Some(i) = d.checked_sub(FIRST)
+            && let Some(slot) = seen.get_mut(i as usize)
+        {
+            assert_eq!(ack, u32::from(d) + 1, "RST acks another SYN");
+            assert!(!*slot, "SYN from port {d} sent twice");
+            *slot = true;
+            rsts.set(rsts.get() + 1);
+        }
+    };
+    let mut batch = FrameBatch::with_capacity(64);
+    let mut sport = FIRST;
+    while sport < FIRST + N {
+        while !batch.is_full() && sport < FIRST + N {
+            batch.push_with(|b| syn(me, me, sport, port, u32::from(sport), b));
+            sport += 1;
+        }
+        let n = batch.len();
+        assert_eq!(tx.send(&mut batch).unwrap(), n);
+        // Drain as we go so the receive ring never overflows.
+        rx.poll(Duration::ZERO, &mut on_frame).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rsts.get() < N as usize && Instant::now() < deadline {
+        rx.poll(Duration::from_millis(50), &mut on_frame).unwrap();
+    }
+    assert_eq!(
+        rsts.get(),
+        N as usize,
+        "RSTs for {} of {N} SYNs",
+        rsts.get()
+    );
 }
 
 /// A second, anonymous namespace held open by a `sleep`; killed (and so destroyed) on drop.

@@ -17,6 +17,7 @@ mod route;
 mod send;
 mod signal;
 mod socket;
+mod tx_ring;
 
 use std::net::IpAddr;
 
@@ -29,7 +30,7 @@ pub use loopback::{LoopbackGuard, enable_loopback_v4};
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxStats, realtime_ns};
 pub use route::{find_path, loopback_v4_hint};
-pub use send::Sender;
+pub use send::{SendMode, Sender};
 pub use signal::interrupt_flag;
 
 #[derive(Debug, Error)]

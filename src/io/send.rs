@@ -1,20 +1,53 @@
-//! The send side: one `sendmmsg` per batch on an AF_PACKET socket that bypasses the qdisc.
+//! The send side: an AF_PACKET socket that bypasses the qdisc, fed either through a
+//! PACKET_TX_RING (default: one kick per batch, no per-frame copy from user space) or with
+//! one `sendmmsg` per batch (the fallback when the ring cannot be set up).
 
 use std::io;
 use std::mem::zeroed;
 use std::time::{Duration, Instant};
 
 use super::socket::{PACKET_QDISC_BYPASS, PacketSocket, SOL_PACKET, open_error};
+use super::tx_ring::{self, TxRing};
 use super::{FrameBatch, IoError, Link};
 
 /// How long the kernel may refuse every frame before we call the link dead.
 const STALL_LIMIT: Duration = Duration::from_secs(1);
 const SNDBUF: libc::c_int = 16 << 20;
 
+/// How frames reach the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendMode {
+    /// One `sendmmsg` per batch.
+    Mmsg,
+    /// A PACKET_TX_RING, one kick per batch.
+    Ring,
+}
+
+impl SendMode {
+    /// The mode `Sender::open` uses: the ring, unless SYNPROBE_SEND_MODE=mmsg asks for the
+    /// fallback (to compare the two, or to dodge a driver that mishandles the ring).
+    pub fn from_env() -> SendMode {
+        match std::env::var("SYNPROBE_SEND_MODE").as_deref() {
+            Ok("mmsg") => SendMode::Mmsg,
+            _ => SendMode::Ring,
+        }
+    }
+}
+
 /// The send side: an AF_PACKET socket bound to one interface.
 pub struct Sender {
-    sock: PacketSocket,
     link: String,
+    tx: Tx,
+}
+
+enum Tx {
+    Mmsg(Mmsg),
+    Ring(TxRing),
+}
+
+/// The sendmmsg path's state.
+struct Mmsg {
+    sock: PacketSocket,
     /// Reused per call so sending allocates nothing; grown only for a larger batch.
     msgs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
@@ -23,29 +56,55 @@ pub struct Sender {
 // SAFETY: the raw pointers inside `msgs` / `iovs` are rewritten from the batch at the start
 // of every `send` and never dereferenced at any other time, so moving the Sender to another
 // thread cannot let them dangle in use.
-unsafe impl Send for Sender {}
+unsafe impl Send for Mmsg {}
+
+/// A socket bound to `link` for transmit only, with the options both paths share.
+fn tx_socket(link: &Link) -> Result<PacketSocket, IoError> {
+    let sock = PacketSocket::open(0).map_err(open_error)?;
+    // Protocol 0 in bind: this socket transmits only, never queues received frames, and adds
+    // no tap that every frame on the interface would have to visit.
+    sock.bind(link.index, 0)
+        .map_err(|e| IoError::os(format!("bind send socket to '{}'", link.name), e))?;
+    // The qdisc only adds a lock and a queue we do not need; older kernels lack it.
+    let _ = sock.set_opt(SOL_PACKET, PACKET_QDISC_BYPASS, &1 as &libc::c_int);
+    // SO_SNDBUFFORCE ignores wmem_max when we have CAP_NET_ADMIN; else take what we get.
+    if sock
+        .set_opt(libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &SNDBUF)
+        .is_err()
+    {
+        let _ = sock.set_opt(libc::SOL_SOCKET, libc::SO_SNDBUF, &SNDBUF);
+    }
+    Ok(sock)
+}
 
 impl Sender {
+    /// Open in the default mode (`SendMode::from_env`), falling back to sendmmsg when the
+    /// ring cannot be set up.
     pub fn open(link: &Link) -> Result<Self, IoError> {
-        let sock = PacketSocket::open(0).map_err(open_error)?;
-        // Protocol 0 in bind: this socket transmits only and never queues received frames.
-        sock.bind(link.index, 0)
-            .map_err(|e| IoError::os(format!("bind send socket to '{}'", link.name), e))?;
-        // The qdisc only adds a lock and a queue we do not need; older kernels lack it.
-        let _ = sock.set_opt(SOL_PACKET, PACKET_QDISC_BYPASS, &1 as &libc::c_int);
-        // SO_SNDBUFFORCE ignores rmem_max when we have CAP_NET_ADMIN; else take what we get.
-        if sock
-            .set_opt(libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &SNDBUF)
-            .is_err()
-        {
-            let _ = sock.set_opt(libc::SOL_SOCKET, libc::SO_SNDBUF, &SNDBUF);
-        }
+        Self::open_with(link, SendMode::from_env())
+    }
+
+    /// Open in `mode`; `Ring` falls back to `Mmsg` when the kernel refuses the ring.
+    pub fn open_with(link: &Link, mode: SendMode) -> Result<Self, IoError> {
+        let tx = match mode {
+            SendMode::Ring => match tx_ring::open(tx_socket(link)?, &link.name) {
+                Ok(r) => Tx::Ring(r),
+                Err(_) => Tx::Mmsg(Mmsg::new(tx_socket(link)?)),
+            },
+            SendMode::Mmsg => Tx::Mmsg(Mmsg::new(tx_socket(link)?)),
+        };
         Ok(Sender {
-            sock,
             link: link.name.clone(),
-            msgs: Vec::new(),
-            iovs: Vec::new(),
+            tx,
         })
+    }
+
+    /// The mode actually in use (after any fallback).
+    pub fn mode(&self) -> SendMode {
+        match self.tx {
+            Tx::Mmsg(_) => SendMode::Mmsg,
+            Tx::Ring(_) => SendMode::Ring,
+        }
     }
 
     /// Send every frame of `batch` (retrying on a full queue), then clear it.
@@ -55,6 +114,47 @@ impl Sender {
         if n == 0 {
             return Ok(0);
         }
+        let r = match &mut self.tx {
+            Tx::Mmsg(m) => m.send(batch, &self.link),
+            Tx::Ring(r) => ring_send(r, batch, &self.link),
+        };
+        batch.clear();
+        r
+    }
+}
+
+fn ring_send(r: &mut TxRing, batch: &FrameBatch, link: &str) -> Result<usize, IoError> {
+    let err = |e| IoError::os(format!("send on '{link}'"), e);
+    let mut sent = 0;
+    for i in 0..batch.len() {
+        let frame = batch.frame(i);
+        let pushed = r
+            .push_with(|slot| match slot.get_mut(..frame.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(frame);
+                    frame.len()
+                }
+                // Cannot happen with FRAME_CAP-sized frames; never send a truncated one.
+                None => 0,
+            })
+            .map_err(err)?;
+        sent += usize::from(pushed);
+    }
+    r.kick().map_err(err)?;
+    Ok(sent)
+}
+
+impl Mmsg {
+    fn new(sock: PacketSocket) -> Mmsg {
+        Mmsg {
+            sock,
+            msgs: Vec::new(),
+            iovs: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, batch: &FrameBatch, link: &str) -> Result<usize, IoError> {
+        let n = batch.len();
         self.prepare(batch);
         let mut sent = 0;
         let mut stalled_since: Option<Instant> = None;
@@ -85,10 +185,7 @@ impl Sender {
                     let since = *stalled_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > STALL_LIMIT {
                         return Err(IoError::os(
-                            format!(
-                                "send on '{}': queue full for over {:?}",
-                                self.link, STALL_LIMIT
-                            ),
+                            format!("send on '{}': queue full for over {:?}", link, STALL_LIMIT),
                             e,
                         ));
                     }
@@ -100,10 +197,9 @@ impl Sender {
                         std::thread::sleep(Duration::from_micros(50));
                     }
                 }
-                _ => return Err(IoError::os(format!("send on '{}'", self.link), e)),
+                _ => return Err(IoError::os(format!("send on '{link}'"), e)),
             }
         }
-        batch.clear();
         Ok(n)
     }
 
