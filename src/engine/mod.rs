@@ -4,6 +4,7 @@
 //! schedule and in the sink results go to.
 
 mod clock;
+mod net;
 mod receiver;
 mod run;
 mod send_times;
@@ -11,7 +12,8 @@ mod sender;
 mod tracker;
 
 pub use clock::Clock;
-pub use run::run;
+pub use net::{Capture, Network, PacketNetwork, Transmit};
+pub use run::{run, run_on};
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
 

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
+use super::net::{Capture, Transmit};
 use super::{EngineConfig, SendTimes, Tracker};
 use crate::classify::{Reply, parse_reply};
-use crate::io::{FrameBatch, IoError, Receiver, RxStats, Sender};
+use crate::io::{FrameBatch, IoError, RxStats};
 use crate::probe::{ProbeResult, Reason};
 use crate::wire::{RstFields, build_rst};
 
@@ -63,7 +64,7 @@ impl RxTask<'_> {
         Some((p.link.mac, p.next_hop_mac))
     }
 
-    pub fn run(self, mut rx: Receiver, mut tx: Sender) -> Result<RxStats, IoError> {
+    pub fn run(self, mut rx: impl Capture, mut tx: impl Transmit) -> Result<RxStats, IoError> {
         let mut rsts = FrameBatch::with_capacity(64);
         let mut results: Vec<ProbeResult> = Vec::with_capacity(1024);
         let mut pending_err: Option<IoError> = None;
@@ -126,11 +127,12 @@ impl RxTask<'_> {
                 self.counters.matched.fetch_add(1, Ordering::Relaxed);
                 // The echoed timestamp where the reply has one, else the kept send time.
                 let rx_us = (rx_ns / 1000) as u32;
+                let plausible = |us: &u32| *us < MAX_RTT_US;
                 let rtt = r
                     .tsecr
                     .map(|ts| rx_us.wrapping_sub(ts))
-                    .or_else(|| self.times.since(idx, rx_us))
-                    .filter(|&us| us < MAX_RTT_US)
+                    .filter(plausible)
+                    .or_else(|| self.times.since(idx, rx_us).filter(plausible))
                     .map(|us| Duration::from_micros(us as u64));
                 results.push(ProbeResult {
                     ip: r.target,

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
+use super::net::{Network, PacketNetwork, Transmit};
 use super::receiver::{RxCounters, RxTask};
 use super::sender::{SendJob, SendShared, send_job};
 use super::{Clock, EngineConfig, EngineError, Schedule, SendTimes, Tracker};
-use crate::io::{Receiver, RxFilter, Sender};
+use crate::io::RxFilter;
 use crate::output::{Progress, Sink, Summary};
 use crate::permute::{Permutation, Slice};
 use crate::probe::{ProbeResult, Reason, State};
@@ -56,7 +57,8 @@ struct DriveReport {
     first_round_rate: f64,
 }
 
-/// Run the engine to completion (or until `stop` is set), streaming every verdict to `sink`.
+/// Run the engine on the real network to completion (or until `stop` is set), streaming
+/// every verdict to `sink`.
 pub fn run(
     cfg: &EngineConfig,
     sink: &mut dyn Sink,
@@ -66,6 +68,18 @@ pub fn run(
     if cfg.paths.v4.is_none() && cfg.paths.v6.is_none() {
         return Err(EngineError::Config("no route for any target family".into()));
     }
+    let link = cfg.paths.link().clone();
+    run_on(&PacketNetwork { link: &link }, cfg, sink, progress, stop)
+}
+
+/// Run the engine over any network (the real one, or a simulated one in tests).
+pub fn run_on<N: Network>(
+    net: &N,
+    cfg: &EngineConfig,
+    sink: &mut dyn Sink,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+) -> Result<Summary, EngineError> {
     let started = Instant::now();
     let clock = Clock::start();
     let pairs_total = cfg.space.len();
@@ -78,24 +92,20 @@ pub fn run(
     let counters = RxCounters::default();
     let sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    let link = cfg.paths.link().clone();
 
     // The receiver is open before the first SYN leaves, so no early reply is missed.
     let local_ips = [&cfg.paths.v4, &cfg.paths.v6]
         .iter()
         .filter_map(|p| p.as_ref().map(|p| p.src_ip))
         .collect();
-    let rx = Receiver::open(
-        &link,
-        &RxFilter {
-            local_ips,
-            ports: cfg.source_ports,
-        },
-    )?;
-    let rst_tx = Sender::open(&link)?;
+    let rx = net.open_rx(&RxFilter {
+        local_ips,
+        ports: cfg.source_ports,
+    })?;
+    let rst_tx = net.open_tx()?;
     let mut senders = Vec::new();
     for _ in 0..cfg.send_threads.max(1) {
-        senders.push(Sender::open(&link)?);
+        senders.push(net.open_tx()?);
     }
 
     let shared = SendShared {
@@ -229,7 +239,7 @@ pub fn run(
 fn drive(
     cfg: &EngineConfig,
     shared: &SendShared,
-    mut senders: Vec<Sender>,
+    mut senders: Vec<impl Transmit>,
     my_slice: Slice,
     my_pairs: u64,
     counters: &RxCounters,

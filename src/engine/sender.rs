@@ -4,8 +4,9 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::net::Transmit;
 use super::{Clock, EngineConfig, SendTimes, Tracker};
-use crate::io::{FrameBatch, IoError, Sender};
+use crate::io::{FrameBatch, IoError};
 use crate::pacer::Pacer;
 use crate::permute::{Permutation, Slice};
 use crate::wire::{SynFields, SynTemplate};
@@ -47,7 +48,7 @@ impl SendShared<'_> {
 }
 
 /// Send one job; returns how many probes went out.
-pub fn send_job(sh: &SendShared, tx: &mut Sender, job: &SendJob) -> Result<u64, IoError> {
+pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Result<u64, IoError> {
     let n = job.slice.len();
     if n == 0 {
         return Ok(0);

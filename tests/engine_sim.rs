@@ -1,0 +1,415 @@
+//! The whole engine (senders, receiver, cookie check, dedup, retries, teardown) driven over a
+//! simulated network instead of packet sockets: no root, no namespaces. The simulated
+//! target answers from a ground-truth table and can lose packets, repeat replies and mix in
+//! forged ones; the engine's results must still be exact.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use synprobe::cookie::{CookieKey, SourcePorts};
+use synprobe::engine::{
+    Capture, EngineConfig, Network, Paths, Schedule, SynShape, Transmit, run_on,
+};
+use synprobe::io::{FrameBatch, IoError, Link, NetPath, RxFilter, RxStats, realtime_ns};
+use synprobe::output::{Collect, Progress, Summary};
+use synprobe::probe::{Reason, State, Unreachable};
+use synprobe::target::{PairSpace, PortList, TargetSet};
+
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+const TCP: usize = 34; // ethernet 14 + IPv4 20: where our SYN's TCP header starts
+
+/// What the simulated target does with a SYN to a port.
+fn truth(port: u16) -> Reason {
+    match port {
+        80 => Reason::SynAck,
+        81 => Reason::Rst,
+        85 => Reason::Icmp(Unreachable::Port),
+        _ => Reason::NoResponse, // 84: a DROP rule
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Faults {
+    /// Per-mille chance that a SYN, or a reply, is lost.
+    loss_per_mille: u32,
+    /// Send every reply twice.
+    duplicate: bool,
+    /// Before each genuine reply, send forged ones that must be ignored.
+    forge: bool,
+}
+
+#[derive(Default)]
+struct World {
+    faults: Faults,
+    rng: Mutex<u64>,
+    queue: Mutex<VecDeque<Vec<u8>>>,
+    ready: Condvar,
+    syns: AtomicU64,
+    teardown_rsts: AtomicU64,
+    forged: AtomicU64,
+}
+
+impl World {
+    fn lost(&self) -> bool {
+        let mut s = self.rng.lock().unwrap();
+        // xorshift64: deterministic, so every run of the test sees the same losses.
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s % 1000) < u64::from(self.faults.loss_per_mille)
+    }
+
+    fn deliver(&self, frame: Vec<u8>) {
+        self.queue.lock().unwrap().push_back(frame);
+        self.ready.notify_one();
+    }
+
+    /// The target's side: answer one frame the engine sent.
+    fn receive(&self, f: &[u8]) {
+        let flags = f[TCP + 13];
+        if flags & 0x04 != 0 {
+            self.teardown_rsts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        assert_eq!(flags, 0x02, "the engine sends bare SYNs and RSTs only");
+        self.syns.fetch_add(1, Ordering::Relaxed);
+        if self.lost() {
+            return;
+        }
+        let dport = u16::from_be_bytes([f[TCP + 2], f[TCP + 3]]);
+        let reply = match truth(dport) {
+            Reason::SynAck => tcp_reply(f, 0x12, true),
+            Reason::Rst => tcp_reply(f, 0x14, false),
+            Reason::Icmp(_) => icmp_port_unreachable(f),
+            _ => return,
+        };
+        if self.faults.forge {
+            for forged in forgeries(&reply) {
+                self.forged.fetch_add(1, Ordering::Relaxed);
+                self.deliver(forged);
+            }
+        }
+        for _ in 0..if self.faults.duplicate { 2 } else { 1 } {
+            if !self.lost() {
+                self.deliver(reply.clone());
+            }
+        }
+    }
+}
+
+/// A SYN-ACK (0x12) or RST-ACK (0x14) answering `syn`, as a Linux target would send it.
+fn tcp_reply(syn: &[u8], flags: u8, keep_options: bool) -> Vec<u8> {
+    let mut r = syn.to_vec();
+    if !keep_options {
+        r.truncate(TCP + 20);
+        r[TCP + 12] = 5 << 4;
+        r[16..18].copy_from_slice(&40u16.to_be_bytes());
+    }
+    r.copy_within(6..12, 0);
+    r[6..12].copy_from_slice(&syn[0..6]);
+    r[26..30].copy_from_slice(&syn[30..34]);
+    r[30..34].copy_from_slice(&syn[26..30]);
+    r[TCP..TCP + 2].copy_from_slice(&syn[TCP + 2..TCP + 4]);
+    r[TCP + 2..TCP + 4].copy_from_slice(&syn[TCP..TCP + 2]);
+    let seq = u32::from_be_bytes(syn[TCP + 4..TCP + 8].try_into().unwrap());
+    r[TCP + 4..TCP + 8].copy_from_slice(&0x5eed_0000u32.to_be_bytes());
+    r[TCP + 8..TCP + 12].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
+    r[TCP + 13] = flags;
+    if keep_options {
+        // Echo the timestamp: TSecr = the SYN's TSval (options: MSS 4, SACK-perm 2, TS 10).
+        let ts = TCP + 20 + 6;
+        let tsval: [u8; 4] = syn[ts + 2..ts + 6].try_into().unwrap();
+        r[ts + 6..ts + 10].copy_from_slice(&tsval);
+    }
+    r
+}
+
+/// ICMP port unreachable from the target, quoting the SYN's IP header and 8 TCP bytes.
+fn icmp_port_unreachable(syn: &[u8]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(14 + 20 + 8 + 28);
+    r.extend_from_slice(&syn[6..12]);
+    r.extend_from_slice(&syn[0..6]);
+    r.extend_from_slice(&[0x08, 0x00]);
+    r.extend_from_slice(&[0x45, 0, 0, 56, 0, 0, 0x40, 0, 64, 1, 0, 0]);
+    r.extend_from_slice(&syn[30..34]);
+    r.extend_from_slice(&syn[26..30]);
+    r.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+    r.extend_from_slice(&syn[14..TCP + 8]);
+    r
+}
+
+/// Replies that look right but must not count: a wrong acknowledgement, the right one to
+/// the wrong source port, and one claiming to come from an address that was never probed.
+fn forgeries(genuine: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if genuine[12..14] == [0x08, 0x00] && genuine[23] == 6 {
+        let mut bad_ack = genuine.to_vec();
+        bad_ack[TCP + 11] ^= 0x5a;
+        out.push(bad_ack);
+        let mut bad_port = genuine.to_vec();
+        let p = u16::from_be_bytes([bad_port[TCP + 2], bad_port[TCP + 3]]);
+        let other = if p == 65535 { 61001 } else { p + 1 };
+        bad_port[TCP + 2..TCP + 4].copy_from_slice(&other.to_be_bytes());
+        out.push(bad_port);
+        let mut stranger = genuine.to_vec();
+        stranger[26..30].copy_from_slice(&[198, 18, 200, 1]);
+        out.push(stranger);
+    }
+    out
+}
+
+struct SimNet(Arc<World>);
+struct SimTx(Arc<World>);
+struct SimRx(Arc<World>);
+
+impl Transmit for SimTx {
+    fn send(&mut self, batch: &mut FrameBatch) -> Result<usize, IoError> {
+        let n = batch.len();
+        for i in 0..n {
+            self.0.receive(batch.frame(i));
+        }
+        batch.clear();
+        Ok(n)
+    }
+}
+
+impl Capture for SimRx {
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+        let q = self.0.queue.lock().unwrap();
+        let (mut q, _) = self
+            .0
+            .ready
+            .wait_timeout_while(q, timeout, |q| q.is_empty())
+            .unwrap();
+        let frames: Vec<Vec<u8>> = q.drain(..).collect();
+        drop(q);
+        for fr in &frames {
+            f(fr, realtime_ns());
+        }
+        Ok(frames.len())
+    }
+    fn stats(&mut self) -> RxStats {
+        RxStats::default()
+    }
+}
+
+impl Network for SimNet {
+    type Tx = SimTx;
+    type Rx = SimRx;
+    fn open_tx(&self) -> Result<SimTx, IoError> {
+        Ok(SimTx(self.0.clone()))
+    }
+    fn open_rx(&self, _: &RxFilter) -> Result<SimRx, IoError> {
+        Ok(SimRx(self.0.clone()))
+    }
+}
+
+fn config(targets: &str, retries: u32, threads: usize) -> EngineConfig {
+    let link = Link {
+        name: "sim0".into(),
+        index: 1,
+        mac: [2, 0, 0, 0, 0, 2],
+        loopback: false,
+    };
+    let path = NetPath {
+        link,
+        src_ip: IpAddr::V4(OUR_IP),
+        next_hop_mac: [2, 0, 0, 0, 0, 1],
+    };
+    let space = PairSpace::new(
+        TargetSet::parse(&[targets.to_string()], &[]).unwrap(),
+        PortList::parse("80,81,84,85").unwrap(),
+    )
+    .unwrap();
+    EngineConfig {
+        space,
+        seed: 7,
+        key: CookieKey::from_seed(99),
+        source_ports: SourcePorts::DEFAULT,
+        rate: Some(200_000.0),
+        schedule: Schedule::Rounds {
+            retries,
+            round_wait: Duration::from_millis(100),
+            final_wait: Duration::from_millis(200),
+        },
+        shard: (0, 1),
+        send_threads: threads,
+        paths: Paths {
+            v4: Some(path),
+            v6: None,
+        },
+        shape: SynShape::default(),
+        only: None,
+    }
+}
+
+fn run_sim(
+    cfg: &EngineConfig,
+    faults: Faults,
+) -> (Vec<synprobe::probe::ProbeResult>, Summary, Arc<World>) {
+    let world = Arc::new(World {
+        faults,
+        rng: Mutex::new(0x9e37_79b9_7f4a_7c15),
+        ..Default::default()
+    });
+    let mut sink = Collect::default();
+    let stop = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let summary = run_on(
+        &SimNet(world.clone()),
+        cfg,
+        &mut sink,
+        &mut Progress::new(false),
+        &stop,
+    )
+    .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30), "bounded run");
+    (sink.0, summary, world)
+}
+
+/// Every pair exactly once; returns them keyed by (ip, port).
+fn by_pair(
+    results: &[synprobe::probe::ProbeResult],
+    expected_pairs: usize,
+) -> HashMap<(IpAddr, u16), Reason> {
+    let mut m = HashMap::new();
+    for r in results {
+        assert!(
+            m.insert((r.ip, r.port), r.reason).is_none(),
+            "{}:{} reported twice",
+            r.ip,
+            r.port
+        );
+    }
+    assert_eq!(m.len(), expected_pairs, "every pair reported");
+    m
+}
+
+#[test]
+fn clean_network_gives_the_ground_truth_exactly() {
+    let cfg = config("198.18.0.0/26", 1, 1);
+    let (results, s, world) = run_sim(&cfg, Faults::default());
+    for ((_, port), reason) in by_pair(&results, 256) {
+        assert_eq!(reason, truth(port), "port {port}");
+    }
+    assert_eq!((s.open, s.closed, s.filtered), (64, 64, 128));
+    assert_eq!(s.matched, 192);
+    assert_eq!((s.ignored, s.duplicates), (0, 0));
+    // One round for all, one retry for the 64 silent pairs.
+    assert_eq!(world.syns.load(Ordering::Relaxed), 256 + 64);
+    assert_eq!(
+        world.teardown_rsts.load(Ordering::Relaxed),
+        64,
+        "one RST per SYN-ACK"
+    );
+    let rtts = results
+        .iter()
+        .filter(|r| r.state() != State::Filtered || r.reason != Reason::NoResponse);
+    assert!(
+        rtts.clone().all(|r| r.rtt.is_some() && r.ttl == Some(64)),
+        "replies carry rtt and ttl"
+    );
+}
+
+#[test]
+fn forged_replies_are_ignored_and_counted() {
+    let cfg = config("198.18.0.0/26", 1, 2);
+    let (results, s, world) = run_sim(
+        &cfg,
+        Faults {
+            forge: true,
+            ..Default::default()
+        },
+    );
+    for ((_, port), reason) in by_pair(&results, 256) {
+        assert_eq!(reason, truth(port), "port {port}");
+    }
+    let forged = world.forged.load(Ordering::Relaxed);
+    assert_eq!(
+        forged,
+        64 * 3 * 2,
+        "three forgeries per TCP reply, SYN-ACKs and RSTs"
+    );
+    assert_eq!(s.ignored, forged, "every forgery ignored, nothing else");
+    assert_eq!(
+        world.teardown_rsts.load(Ordering::Relaxed),
+        64,
+        "no RST for a forged SYN-ACK"
+    );
+}
+
+#[test]
+fn repeated_replies_are_reported_once_and_torn_down_each_time() {
+    let cfg = config("198.18.0.0/26", 1, 1);
+    let (results, s, world) = run_sim(
+        &cfg,
+        Faults {
+            duplicate: true,
+            ..Default::default()
+        },
+    );
+    for ((_, port), reason) in by_pair(&results, 256) {
+        assert_eq!(reason, truth(port), "port {port}");
+    }
+    assert_eq!(s.duplicates, 192);
+    assert_eq!(
+        world.teardown_rsts.load(Ordering::Relaxed),
+        128,
+        "a retransmitted SYN-ACK is reset again"
+    );
+}
+
+#[test]
+fn retries_recover_from_loss_and_nothing_is_misclassified() {
+    // 20 % loss each way: one try succeeds 64 % of the time; six tries leave ~0.2 % silent.
+    let cfg = config("198.18.0.0/24", 5, 2);
+    let (results, s, world) = run_sim(
+        &cfg,
+        Faults {
+            loss_per_mille: 200,
+            ..Default::default()
+        },
+    );
+    let pairs = by_pair(&results, 1024);
+    let mut unlucky = 0;
+    for ((_, port), reason) in pairs {
+        if reason == Reason::NoResponse && truth(port) != Reason::NoResponse {
+            unlucky += 1; // lost every time: reported silent, never as another answer
+        } else {
+            assert_eq!(reason, truth(port), "port {port}");
+        }
+    }
+    assert!(
+        unlucky <= 10,
+        "{unlucky} answering pairs lost on all six tries"
+    );
+    assert!(
+        world.syns.load(Ordering::Relaxed) > 1024,
+        "retries were sent"
+    );
+    assert_eq!(s.open + s.closed + s.filtered, 1024);
+}
+
+#[test]
+fn shards_split_the_pairs_exactly() {
+    let mut seen = HashMap::new();
+    for i in 0..3 {
+        let mut cfg = config("198.18.0.0/26", 1, 1);
+        cfg.shard = (i, 3);
+        let (results, s, _) = run_sim(&cfg, Faults::default());
+        assert_eq!(s.pairs as usize, results.len());
+        for r in results {
+            assert!(
+                seen.insert((r.ip, r.port), r.reason).is_none(),
+                "a pair in two shards"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 256, "the shards together cover every pair");
+    for ((_, port), reason) in seen {
+        assert_eq!(reason, truth(port));
+    }
+}
