@@ -59,10 +59,12 @@ done
 
 WORK=$(mktemp -d /tmp/bench-compare.XXXXXX)
 SAMPLER_PID=
+TOOL_PID=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [ -n "$TOOL_PID" ]; then kill "$TOOL_PID" 2>/dev/null || true; fi
     # down kills every process left in the namespaces (listeners, a stuck tool).
     "$TB" down "$SINK" || true
     "$TB" down "$ANS" || true
@@ -139,9 +141,13 @@ run_tool() {
     ip netns exec "$ns" bash -c "$SAMPLER" sampler "$ifc" "$WORK/tick" >"$WORK/$label.tx" &
     SAMPLER_PID=$!
     sleep 0.3
-    (cd "$WORK" && timeout -k 5 $((deadline + 15)) ip netns exec "$ns" /usr/bin/time -o "$WORK/$label.time" \
+    # In the background and waited for, so a signal to this script runs its trap now.
+    (cd "$WORK" && exec timeout -k 5 $((deadline + 15)) ip netns exec "$ns" /usr/bin/time -o "$WORK/$label.time" \
         -f '%U %S %M %e' bash -c "$RUNNER" runner $((deadline * 10)) "$pattern" "$grace" \
-        "$WORK/$label.err" "$WORK/tick" "$@" >"$WORK/$label.out") || true
+        "$WORK/$label.err" "$WORK/tick" "$@" >"$WORK/$label.out") &
+    TOOL_PID=$!
+    wait "$TOOL_PID" || true
+    TOOL_PID=
     sleep 0.3
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
@@ -303,7 +309,8 @@ echo "Memory: synprobe scan $NET x ports 1-1000 (65,536,000 pairs) at max rate i
 echo "SIGINT after 5 s: sent ${mem_sent:-?} probes, peak RSS $((mem_rss / 1024)) MiB, CPU ${mem_cpu} s;" \
     "summary printed: $(grep -q '^synprobe: sent' "$WORK/sp_mem.err" && echo yes || echo NO)."
 echo "synprobe bench's own rate into the sink (default threads): ${SP_SELF}/s."
-echo "Tools' own rate claims (with replies coming back masscan's status reads well above the SYNs it sent):"
+echo "Tools' own rate claims. masscan's status (and, by these numbers, its --rate budget) also counts the RSTs it"
+echo "sends after SYN-ACKs, so with replies coming back its SYNs go out slower than it says:"
 printf -- '- %s\n' "${NOTES[@]}"
 echo
 echo "probes/s: sink rows = frames counted on the prober veth / time they were rising;"
