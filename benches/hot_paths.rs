@@ -50,14 +50,14 @@ fn syn_ack(t: &SynTemplate, key: &CookieKey, i: u64) -> Vec<u8> {
         },
     );
     f.truncate(len);
-    f.copy_within(26..30, 0); // scratch: swap the IPv4 addresses via a temporary copy
-    let (s, d) = ([f[0], f[1], f[2], f[3]], [f[30], f[31], f[32], f[33]]);
-    f[26..30].copy_from_slice(&d);
-    f[30..34].copy_from_slice(&s);
+    // Swap addresses and ports: the reply travels the other way.
+    let (src, dst) = (f[26..30].to_vec(), f[30..34].to_vec());
+    f[26..30].copy_from_slice(&dst);
+    f[30..34].copy_from_slice(&src);
     f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    let (sp, dp) = ([f[34], f[35]], [f[36], f[37]]);
-    f[34..36].copy_from_slice(&dp);
-    f[36..38].copy_from_slice(&sp);
+    let (sport, dport) = (f[34..36].to_vec(), f[36..38].to_vec());
+    f[34..36].copy_from_slice(&dport);
+    f[36..38].copy_from_slice(&sport);
     f[42..46].copy_from_slice(&c.seq.wrapping_add(1).to_be_bytes());
     f[47] = 0x12; // SYN | ACK
     f
