@@ -243,6 +243,7 @@ fn config(targets: &str, retries: u32, threads: usize) -> EngineConfig {
         },
         shape: SynShape::default(),
         only: None,
+        neighbours: None,
     }
 }
 

@@ -80,6 +80,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
         paths,
         shape: SynShape::default(),
         only: None,
+        neighbours: None,
     };
     let before = getrusage(UsageWho::RUSAGE_SELF)
         .map_err(|e| CliError::Runtime(format!("getrusage: {e}")))?;

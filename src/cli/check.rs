@@ -1,5 +1,6 @@
 //! `synprobe check`: would a load balancer's TCP health check pass, and why not?
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use clap::Args;
 use super::net::{self, NetArgs};
 use super::{CliError, EXIT_FAIL, values};
 use crate::cookie::CookieKey;
-use crate::engine::{self, EngineConfig, Schedule, SynShape};
+use crate::engine::{self, EngineConfig, Paths, Schedule, SynShape};
+use crate::io::{self, IoError};
 use crate::output::endpoint;
 use crate::output::{Collect, Progress};
 use crate::probe::{ProbeResult, Reason, State};
@@ -69,20 +71,25 @@ pub fn detail(r: &ProbeResult, timeout: Duration) -> String {
     }
 }
 
+/// `s` is the user's text: escape it as a JSON string.
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn json_line(spec: &str, r: &ProbeResult, timeout: Duration) -> String {
     let rtt = r.rtt.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
     });
-    // `spec` is the user's text: escape it as a JSON string.
-    let mut target = String::new();
-    for c in spec.chars() {
-        match c {
-            '"' => target.push_str("\\\""),
-            '\\' => target.push_str("\\\\"),
-            c if (c as u32) < 0x20 => target.push_str(&format!("\\u{:04x}", c as u32)),
-            c => target.push(c),
-        }
-    }
+    let target = json_escape(spec);
     format!(
         "{{\"target\":\"{target}\",\"ip\":\"{}\",\"port\":{},\"healthy\":{},\"state\":\"{}\",\"reason\":\"{}\",\"rtt_ms\":{rtt},\"detail\":\"{}\"}}",
         r.ip,
@@ -109,19 +116,106 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         .map(|s| parse_endpoint(s))
         .collect::<Result<_, _>>()?;
 
-    // The engine's pair space is addresses x ports; only the asked pairs of it are probed.
+    // Each target gets its own path: targets on the local link each have their own MAC,
+    // and one that answers no ARP / NDP is a verdict (host down), not an error.
+    io::check_privilege()?;
+    let mut paths = Paths { v4: None, v6: None };
+    let mut neighbours = HashMap::new();
+    let mut unreachable: HashMap<IpAddr, String> = HashMap::new();
+    for &(ip, _) in &endpoints {
+        if neighbours.contains_key(&ip) || unreachable.contains_key(&ip) {
+            continue;
+        }
+        match io::find_path(ip, &plan.opts_for(ip)) {
+            Ok(p) => {
+                neighbours.insert(ip, p.next_hop_mac);
+                let slot = if ip.is_ipv4() {
+                    &mut paths.v4
+                } else {
+                    &mut paths.v6
+                };
+                slot.get_or_insert(p);
+            }
+            Err(IoError::NoNeighbour(hop)) => {
+                let proto = if ip.is_ipv4() { "ARP" } else { "NDP" };
+                unreachable.insert(
+                    ip,
+                    format!("no {proto} reply from {hop}, the host is down or not on this link"),
+                );
+            }
+            Err(IoError::NoRoute(_)) => {
+                unreachable.insert(ip, "no route to it from this host".to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    net::one_link(&paths)?;
+    let _loopback = net::loopback_guard(&paths)?;
+    let probed: Vec<(IpAddr, u16)> = endpoints
+        .iter()
+        .copied()
+        .filter(|(ip, _)| !unreachable.contains_key(ip))
+        .collect();
+    let results = if probed.is_empty() {
+        Vec::new()
+    } else {
+        probe(&a, &plan, &probed, paths, neighbours, timeout)?
+    };
+
+    let mut all_healthy = true;
+    for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
+        let (healthy, line) = match unreachable.get(&ip) {
+            Some(why) if a.json => (false, json_unreachable(spec, ip, port, why)),
+            Some(why) => (false, format!("{} unhealthy: {why}", endpoint(ip, port))),
+            None => {
+                let r = results
+                    .iter()
+                    .find(|r| r.ip == ip && r.port == port)
+                    .copied()
+                    .unwrap_or(ProbeResult {
+                        ip,
+                        port,
+                        reason: Reason::NoResponse,
+                        ttl: None,
+                        rtt: None,
+                    });
+                let healthy = r.state() == State::Open;
+                let line = if a.json {
+                    json_line(spec, &r, timeout)
+                } else {
+                    let verdict = if healthy { "healthy" } else { "unhealthy" };
+                    format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, timeout))
+                };
+                (healthy, line)
+            }
+        };
+        all_healthy &= healthy;
+        println!("{line}");
+    }
+    Ok(if all_healthy { 0 } else { EXIT_FAIL })
+}
+
+/// Run the engine over the reachable endpoints; the pair space is their addresses x ports,
+/// of which only the asked pairs are probed.
+fn probe(
+    a: &CheckArgs,
+    plan: &net::NetPlan,
+    endpoints: &[(IpAddr, u16)],
+    paths: Paths,
+    neighbours: HashMap<IpAddr, [u8; 6]>,
+    timeout: Duration,
+) -> Result<Vec<ProbeResult>, CliError> {
     let ips: Vec<String> = endpoints.iter().map(|(ip, _)| ip.to_string()).collect();
     let ports: Vec<String> = endpoints.iter().map(|(_, p)| p.to_string()).collect();
     let space = PairSpace::new(
         TargetSet::parse(&ips, &[])?,
         PortList::parse(&ports.join(","))?,
     )?;
-    let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
-    let key = CookieKey::random();
     let only = endpoints
         .iter()
         .filter_map(|&(ip, port)| space.index(ip, port))
         .collect();
+    let key = CookieKey::random();
     let cfg = EngineConfig {
         space,
         seed: key.k0,
@@ -138,6 +232,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         paths,
         shape: SynShape::default(),
         only: Some(only),
+        neighbours: Some(neighbours),
     };
     let mut sink = Collect::default();
     let stop = crate::io::interrupt_flag();
@@ -147,34 +242,15 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
             "interrupted before every target was decided".into(),
         ));
     }
-    let mut all_healthy = true;
-    for (spec, (ip, port)) in a.targets.iter().zip(&endpoints) {
-        let r = sink
-            .0
-            .iter()
-            .find(|r| r.ip == *ip && r.port == *port)
-            .copied()
-            .unwrap_or(ProbeResult {
-                ip: *ip,
-                port: *port,
-                reason: Reason::NoResponse,
-                ttl: None,
-                rtt: None,
-            });
-        let healthy = r.state() == State::Open;
-        all_healthy &= healthy;
-        if a.json {
-            println!("{}", json_line(spec, &r, timeout));
-        } else {
-            let verdict = if healthy { "healthy" } else { "unhealthy" };
-            println!(
-                "{} {verdict}: {}",
-                endpoint(*ip, *port),
-                detail(&r, timeout)
-            );
-        }
-    }
-    Ok(if all_healthy { 0 } else { EXIT_FAIL })
+    Ok(sink.0)
+}
+
+/// The JSON verdict for a target no frame could be addressed to.
+fn json_unreachable(spec: &str, ip: IpAddr, port: u16, why: &str) -> String {
+    format!(
+        "{{\"target\":\"{}\",\"ip\":\"{ip}\",\"port\":{port},\"healthy\":false,\"state\":\"filtered\",\"reason\":\"no-neighbour\",\"rtt_ms\":null,\"detail\":\"{why}\"}}",
+        json_escape(spec)
+    )
 }
 
 #[cfg(test)]

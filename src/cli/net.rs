@@ -8,7 +8,7 @@ use clap::Args;
 use super::{CliError, values};
 use crate::cookie::SourcePorts;
 use crate::engine::Paths;
-use crate::io::{self, LoopbackGuard, PathOptions};
+use crate::io::{self, IoError, LoopbackGuard, NetPath, PathOptions};
 use crate::target::TargetSet;
 
 #[derive(Debug, Args)]
@@ -75,38 +75,72 @@ pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) 
     (v4, v6)
 }
 
+impl NetPlan {
+    /// The path options for a target of `ip`'s family: a --source-ip of the other family
+    /// must not be applied to this one.
+    pub fn opts_for(&self, ip: IpAddr) -> PathOptions {
+        let mut o = self.opts.clone();
+        if o.source_ip.is_some_and(|s| s.is_ipv4() != ip.is_ipv4()) {
+            o.source_ip = None;
+        }
+        o
+    }
+}
+
+/// Both families must leave through one interface: the engine has one receive ring.
+pub fn one_link(paths: &Paths) -> Result<(), CliError> {
+    match (&paths.v4, &paths.v6) {
+        (Some(a), Some(b)) if a.link != b.link => Err(CliError::Input(format!(
+            "IPv4 targets route through {} but IPv6 targets through {}; probe them separately or set --interface",
+            a.link.name, b.link.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Turn on what a 127/8 probe needs for the run; keep the guard alive until the run ends.
+pub fn loopback_guard(paths: &Paths) -> Result<Option<LoopbackGuard>, CliError> {
+    Ok(match &paths.v4 {
+        Some(p) if p.link.loopback => io::enable_loopback_v4()?,
+        _ => None,
+    })
+}
+
 /// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),
-/// then a route per family. Keep the guard alive for the run: it restores the loopback
-/// settings a 127/8 probe needs.
+/// then a route per family, through one next hop: a sweep of many addresses on the local
+/// link, each with its own MAC, is refused rather than sent to one host's MAC.
 pub fn resolve(
     plan: &NetPlan,
     targets: &TargetSet,
 ) -> Result<(Paths, Option<LoopbackGuard>), CliError> {
     io::check_privilege()?;
     let (r4, r6) = representatives(targets);
-    let mut opts4 = plan.opts.clone();
-    let mut opts6 = plan.opts.clone();
-    // A --source-ip of one family must not be applied to the other family's route.
-    if let Some(ip) = plan.opts.source_ip {
-        if ip.is_ipv4() {
-            opts6.source_ip = None
-        } else {
-            opts4.source_ip = None
-        }
-    }
-    let v4 = r4.map(|t| io::find_path(t, &opts4)).transpose()?;
-    let v6 = r6.map(|t| io::find_path(t, &opts6)).transpose()?;
-    if let (Some(a), Some(b)) = (&v4, &v6)
-        && a.link != b.link
-    {
-        return Err(CliError::Input(format!(
-            "IPv4 targets route through {} but IPv6 targets through {}; scan them separately or set --interface",
-            a.link.name, b.link.name
-        )));
-    }
-    let guard = match &v4 {
-        Some(p) if p.link.loopback => io::enable_loopback_v4()?,
-        _ => None,
+    let v4 = r4
+        .map(|t| sweep_path(plan, t, targets.v4_len()))
+        .transpose()?;
+    let v6 = r6
+        .map(|t| sweep_path(plan, t, targets.v6_len()))
+        .transpose()?;
+    let paths = Paths { v4, v6 };
+    one_link(&paths)?;
+    let guard = loopback_guard(&paths)?;
+    Ok((paths, guard))
+}
+
+/// The path for `count` targets of `t`'s family, refused when they are on the local link.
+fn sweep_path(plan: &NetPlan, t: IpAddr, count: u64) -> Result<NetPath, CliError> {
+    let on_link = || {
+        CliError::Input(format!(
+            "targets such as {t} are on the local link, each behind its own MAC, and a sweep goes through one next hop; \
+             scan them from another network, use `check` for a few of them, or set --gateway-mac"
+        ))
     };
-    Ok((Paths { v4, v6 }, guard))
+    let sweep = count > 1 && plan.opts.gateway_mac.is_none();
+    match io::find_path(t, &plan.opts_for(t)) {
+        Ok(p) if sweep && io::is_on_link(t, &p.link) => Err(on_link()),
+        Ok(p) => Ok(p),
+        // The target itself was the next hop and did not answer ARP / NDP.
+        Err(IoError::NoNeighbour(hop)) if sweep && hop == t => Err(on_link()),
+        Err(e) => Err(e.into()),
+    }
 }

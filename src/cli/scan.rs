@@ -146,6 +146,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         paths,
         shape: SynShape::default(),
         only: None,
+        neighbours: None,
     };
     let mut sink = Filtered {
         filter: states,

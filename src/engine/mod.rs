@@ -17,7 +17,8 @@ pub use run::{run, run_on};
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -104,11 +105,26 @@ pub struct EngineConfig {
     /// Probe only these pair indices (for `check`, whose HOST:PORT list is not a full
     /// addresses x ports product); `None` probes every pair.
     pub only: Option<HashSet<u64>>,
+    /// Per-target next-hop MACs, for targets on the local link (each its own MAC); targets
+    /// not in it go to their family's path MAC.
+    pub neighbours: Option<HashMap<IpAddr, [u8; 6]>>,
 }
 
 impl EngineConfig {
     /// Whether pair `idx` is to be probed at all.
     pub fn wants(&self, idx: u64) -> bool {
         self.only.as_ref().is_none_or(|o| o.contains(&idx))
+    }
+
+    /// The MAC a frame to `ip` goes to.
+    pub fn next_hop_mac(&self, ip: IpAddr) -> Option<[u8; 6]> {
+        if let Some(mac) = self.neighbours.as_ref().and_then(|n| n.get(&ip)) {
+            return Some(*mac);
+        }
+        match ip {
+            IpAddr::V4(_) => self.paths.v4.as_ref(),
+            IpAddr::V6(_) => self.paths.v6.as_ref(),
+        }
+        .map(|p| p.next_hop_mac)
     }
 }

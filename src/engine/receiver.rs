@@ -56,12 +56,9 @@ impl RxTask<'_> {
         }
     }
 
-    fn next_hop_mac(&self, ip: IpAddr) -> Option<([u8; 6], [u8; 6])> {
-        let p = match ip {
-            IpAddr::V4(_) => self.cfg.paths.v4.as_ref(),
-            IpAddr::V6(_) => self.cfg.paths.v6.as_ref(),
-        }?;
-        Some((p.link.mac, p.next_hop_mac))
+    /// (our MAC, the next hop's MAC) for a frame to `ip`.
+    fn macs(&self, ip: IpAddr) -> Option<([u8; 6], [u8; 6])> {
+        Some((self.cfg.paths.link().mac, self.cfg.next_hop_mac(ip)?))
     }
 
     pub fn run(self, mut rx: impl Capture, mut tx: impl Transmit) -> Result<RxStats, IoError> {
@@ -95,7 +92,7 @@ impl RxTask<'_> {
                 // Tear down every SYN-ACK, duplicates too: a retransmitted SYN-ACK means the
                 // target still holds a half-open entry.
                 if r.reason == Reason::SynAck
-                    && let Some((src_mac, dst_mac)) = self.next_hop_mac(r.target)
+                    && let Some((src_mac, dst_mac)) = self.macs(r.target)
                 {
                     let f = RstFields {
                         src_mac,

@@ -111,7 +111,14 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
                 ip_id: (c.seq ^ (c.seq >> 16)) as u16,
                 tsval,
             };
-            batch.push_with(|buf| t.fill(buf, &f));
+            let neighbour = sh.cfg.neighbours.as_ref().and_then(|n| n.get(&dst));
+            batch.push_with(|buf| {
+                let len = t.fill(buf, &f);
+                if let Some(mac) = neighbour {
+                    buf[..6].copy_from_slice(mac); // on-link target: its own MAC
+                }
+                len
+            });
             sh.times.record(idx, tsval);
         }
         if !batch.is_empty() {

@@ -29,7 +29,7 @@ pub use iface::interface_exists;
 pub use loopback::{LoopbackGuard, enable_loopback_v4};
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxStats, realtime_ns};
-pub use route::{find_path, loopback_v4_hint};
+pub use route::{find_path, is_on_link, loopback_v4_hint};
 pub use send::{SendMode, Sender};
 pub use signal::interrupt_flag;
 

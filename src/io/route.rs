@@ -109,6 +109,12 @@ fn kernel_source(target: IpAddr) -> std::io::Result<IpAddr> {
 
 /// The next hop towards `target` out of `ifname`: the gateway of the longest matching
 /// route, or the target itself when it is on-link (or no route names this interface).
+/// Whether `target` is reached directly on `link` (no gateway): then its own MAC is the next
+/// hop, and every on-link target has a different one.
+pub fn is_on_link(target: IpAddr, link: &Link) -> bool {
+    !link.loopback && next_hop(target, &link.name) == target
+}
+
 fn next_hop(target: IpAddr, ifname: &str) -> IpAddr {
     match target {
         IpAddr::V4(t) => {
