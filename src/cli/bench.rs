@@ -7,8 +7,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 use super::net::{self, NetArgs};
 use super::scan::{default_send_threads, pair_space};
 use super::{CliError, values};
-use crate::cookie::CookieKey;
-use crate::engine::{self, EngineConfig, Schedule, SynShape};
+use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::{Progress, Sink};
 use crate::probe::ProbeResult;
 
@@ -67,20 +66,15 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &[], None)?;
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
-    let key = CookieKey::random();
     let cfg = EngineConfig {
-        space,
-        seed: key.k0,
-        key,
-        source_ports: plan.source_ports,
-        rate,
-        schedule: Schedule::Cycle { duration },
-        shard: (0, 1),
         send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
-        paths,
-        shape: SynShape::default(),
-        only: None,
-        neighbours: None,
+        ..EngineConfig::new(
+            space,
+            paths,
+            plan.source_ports,
+            rate,
+            Schedule::Cycle { duration },
+        )
     };
     let before = getrusage(UsageWho::RUSAGE_SELF)
         .map_err(|e| CliError::Runtime(format!("getrusage: {e}")))?;

@@ -8,8 +8,7 @@ use clap::Args;
 
 use super::net::{self, NetArgs};
 use super::{CliError, EXIT_FAIL, values};
-use crate::cookie::CookieKey;
-use crate::engine::{self, EngineConfig, Paths, Schedule, SynShape};
+use crate::engine::{self, EngineConfig, Paths, Schedule};
 use crate::io::{self, IoError};
 use crate::output::endpoint;
 use crate::output::{Collect, Progress};
@@ -215,24 +214,15 @@ fn probe(
         .iter()
         .filter_map(|&(ip, port)| space.index(ip, port))
         .collect();
-    let key = CookieKey::random();
+    let schedule = Schedule::Rounds {
+        retries: a.retries,
+        round_wait: timeout,
+        final_wait: timeout,
+    };
     let cfg = EngineConfig {
-        space,
-        seed: key.k0,
-        key,
-        source_ports: plan.source_ports,
-        rate: Some(10_000.0),
-        schedule: Schedule::Rounds {
-            retries: a.retries,
-            round_wait: timeout,
-            final_wait: timeout,
-        },
-        shard: (0, 1),
-        send_threads: 1,
-        paths,
-        shape: SynShape::default(),
         only: Some(only),
         neighbours: Some(neighbours),
+        ..EngineConfig::new(space, paths, plan.source_ports, Some(10_000.0), schedule)
     };
     let mut sink = Collect::default();
     let stop = crate::io::interrupt_flag();

@@ -7,8 +7,7 @@ use clap::Args;
 
 use super::net::{self, NetArgs};
 use super::{CliError, values};
-use crate::cookie::CookieKey;
-use crate::engine::{self, EngineConfig, Schedule, SynShape};
+use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::{Filtered, Format, Printer, Progress, StateFilter};
 use crate::target::{PairSpace, PortList, TargetSet};
 
@@ -129,24 +128,17 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     };
 
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
-    let key = CookieKey::random();
+    let schedule = Schedule::Rounds {
+        retries: a.retries,
+        round_wait: wait,
+        final_wait: wait,
+    };
+    let base = EngineConfig::new(space, paths, plan.source_ports, rate, schedule);
     let cfg = EngineConfig {
-        space,
-        seed: a.seed.unwrap_or(key.k0 ^ key.k1.rotate_left(17)),
-        key,
-        source_ports: plan.source_ports,
-        rate,
-        schedule: Schedule::Rounds {
-            retries: a.retries,
-            round_wait: wait,
-            final_wait: wait,
-        },
+        seed: a.seed.unwrap_or(base.seed),
         shard,
         send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
-        paths,
-        shape: SynShape::default(),
-        only: None,
-        neighbours: None,
+        ..base
     };
     let mut sink = Filtered {
         filter: states,

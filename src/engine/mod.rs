@@ -111,6 +111,33 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// A run over `space` with a fresh secret cookie key and the defaults every driver
+    /// shares: one shard, one send thread, a Linux-like SYN, every pair, one next hop per
+    /// family. Drivers override fields with struct-update syntax.
+    pub fn new(
+        space: PairSpace,
+        paths: Paths,
+        source_ports: SourcePorts,
+        rate: Option<f64>,
+        schedule: Schedule,
+    ) -> Self {
+        let key = CookieKey::random();
+        EngineConfig {
+            space,
+            seed: key.k0 ^ key.k1.rotate_left(17),
+            key,
+            source_ports,
+            rate,
+            schedule,
+            shard: (0, 1),
+            send_threads: 1,
+            paths,
+            shape: SynShape::default(),
+            only: None,
+            neighbours: None,
+        }
+    }
+
     /// Whether pair `idx` is to be probed at all.
     pub fn wants(&self, idx: u64) -> bool {
         self.only.as_ref().is_none_or(|o| o.contains(&idx))
