@@ -77,6 +77,9 @@ pub fn default_send_threads(rate: Option<f64>) -> usize {
     }
 }
 
+/// IPv4 target sets this large need an explicit exclude list.
+const WHOLE_INTERNET: u64 = 1 << 31;
+
 /// Parse targets, ports and excludes into the pair space.
 pub fn pair_space(
     targets: &[String],
@@ -90,6 +93,14 @@ pub fn pair_space(
         excludes.extend(TargetSet::read_exclude_file(f)?);
     }
     let targets = TargetSet::parse(targets, &excludes)?;
+    // Like masscan: half the IPv4 internet or more is never a typo we should act on.
+    if targets.v4_len() >= WHOLE_INTERNET && exclude.is_empty() && exclude_file.is_none() {
+        return Err(CliError::Input(format!(
+            "refusing to probe {} IPv4 addresses (half the internet or more) without --exclude or --exclude-file; \
+             give one (an empty file will do) to confirm",
+            targets.v4_len()
+        )));
+    }
     Ok(PairSpace::new(targets, ports)?)
 }
 
