@@ -136,7 +136,15 @@ pub fn run_on<N: Network>(
             done: &done,
             out: out_tx,
         };
-        let rx_handle = s.spawn(move || task.run(rx, rst_tx));
+        let rx_handle = s.spawn(move || {
+            let r = task.run(rx, rst_tx);
+            // A dead receiver makes the rest of the schedule pointless: stop the senders and
+            // the waits now rather than sending and listening for replies nobody reads.
+            if r.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            r
+        });
         let driver = s.spawn(|| {
             let r = drive(cfg, &shared, senders, my_slice, my_pairs, &counters, stop);
             done.store(true, Ordering::Release);
