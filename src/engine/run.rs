@@ -154,7 +154,7 @@ pub fn run_on<N: Network>(
         // The calling thread writes results and draws progress until the receiver closes
         // the channel.
         let mut last_draw = Instant::now();
-        let (mut last_sent, mut rate) = (0u64, 0f64);
+        let mut last_sent = 0u64;
         loop {
             match out_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(batch) => {
@@ -174,24 +174,22 @@ pub fn run_on<N: Network>(
             let dt = last_draw.elapsed();
             if dt >= Duration::from_secs(1) {
                 let now_sent = sent.load(Ordering::Relaxed);
-                rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
+                let rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
                 last_sent = now_sent;
                 last_draw = Instant::now();
                 let expected = match cfg.schedule {
                     Schedule::Rounds { .. } => my_pairs,
                     Schedule::Cycle { .. } => now_sent.max(1),
                 };
-                let found = tally.open;
                 progress.draw(&Progress::line(
                     now_sent,
                     expected,
-                    found,
+                    tally.open,
                     rate,
                     started.elapsed(),
                 ));
             }
         }
-        let _ = rate;
         let drive = driver.join().expect("driver thread panicked");
         let rx_stats = rx_handle.join().expect("receiver thread panicked");
         (drive, rx_stats)
