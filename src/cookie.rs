@@ -11,6 +11,8 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
 
+use crate::permute::splitmix64;
+
 /// The per-run secret. Replies that do not carry a cookie made with it are ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CookieKey {
@@ -211,14 +213,6 @@ impl CookieKey {
     ) -> bool {
         self.cookie(src, dst, dport, ports).sport == local_port
     }
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
