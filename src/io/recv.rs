@@ -1,6 +1,7 @@
 //! The receive side: a TPACKET_V3 ring mapped into our memory, behind the BPF filter, so
 //! a million replies a second cost a handful of syscalls (one poll per retired block).
 
+use std::net::IpAddr;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -20,8 +21,6 @@ pub struct RxFilter {
     pub local_ips: Vec<IpAddr>,
     pub ports: SourcePorts,
 }
-
-use std::net::IpAddr;
 
 /// Counters the kernel keeps for the receive socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,7 +54,7 @@ const FRAME_MAC: usize = 24;
 const FRAME_PKTTYPE: usize = 48 + 10;
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct TpacketReq3 {
     block_size: u32,
     block_nr: u32,
@@ -230,6 +229,9 @@ impl Ring {
             )
         };
         if p == libc::MAP_FAILED {
+            // Release the ring again: while one is configured the kernel queues frames only
+            // there, and the recvfrom fallback would never see a reply.
+            let _ = sock.set_opt(SOL_PACKET, PACKET_RX_RING, &TpacketReq3::default());
             return None;
         }
         Some(Ring {
@@ -292,8 +294,8 @@ pub fn realtime_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Call `f` on every frame of one retired block, with its kernel receive time; the kernel's offsets are checked against
-/// the block bounds rather than trusted.
+/// Call `f` on every frame of one retired block, with its kernel receive time; the kernel's
+/// offsets are checked against the block bounds rather than trusted.
 fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], u64)) -> usize {
     let rd32 = |at: usize| -> Option<u32> {
         Some(u32::from_ne_bytes(block.get(at..at + 4)?.try_into().ok()?))
