@@ -1,7 +1,7 @@
 //! The PACKET_TX_RING transmit path: frames are written straight into a ring shared with the
 //! kernel, and one `send(NULL, 0)` per batch tells it to take every frame marked ready. That
-//! skips the per-frame msghdr walk and user copy of `sendmmsg`, and the kernel attaches the
-//! ring pages to the skb instead of copying the payload.
+//! skips the per-frame msghdr walk and iovec handling of `sendmmsg` (see `TxRing::new` for
+//! why the kernel still copies each small frame into its skb).
 
 use std::io;
 use std::ptr::NonNull;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::IoError;
-use super::socket::{PACKET_QDISC_BYPASS, PACKET_VERSION, PacketSocket, SOL_PACKET};
+use super::socket::{PACKET_VERSION, PacketSocket, SOL_PACKET};
 
 // From <linux/if_packet.h>.
 const PACKET_TX_RING: libc::c_int = 13;
@@ -71,13 +71,13 @@ pub(crate) struct TxRing {
 unsafe impl Send for TxRing {}
 
 impl TxRing {
-    /// Set up a TPACKET_V2 TX ring on `sock` (already bound to the interface).
+    /// Set up a TPACKET_V2 TX ring on `sock` (already bound to the interface, with the
+    /// options of `send::tx_socket`).
     pub fn new(sock: PacketSocket, slots: usize) -> io::Result<TxRing> {
         sock.set_opt(SOL_PACKET, PACKET_VERSION, &TPACKET_V2)?;
         // A frame the kernel rejects is skipped and its slot handed back, instead of stopping
         // the ring with TP_STATUS_WRONG_FORMAT.
         sock.set_opt(SOL_PACKET, PACKET_LOSS, &1 as &libc::c_int)?;
-        let _ = sock.set_opt(SOL_PACKET, PACKET_QDISC_BYPASS, &1 as &libc::c_int);
         // Without a virtio_net_hdr the kernel copies only the ethernet header and hangs the
         // rest of the frame off the skb as a zero-copy fragment of the ring page; anything
         // that delivers the frame locally (veth, loopback) must then allocate a fresh page
