@@ -29,7 +29,7 @@ pub struct BenchArgs {
     /// Probes per second, or max.
     #[arg(long, value_name = "PPS|max", default_value = "max")]
     pub rate: String,
-    /// Send threads (default: 1 up to 500k probes/s, else one per core).
+    /// Send threads (default: 1 up to 500k probes/s, else one per core, at most 4).
     #[arg(long, value_name = "N")]
     pub send_threads: Option<usize>,
     #[command(flatten)]

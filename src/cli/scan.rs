@@ -54,7 +54,7 @@ pub struct ScanArgs {
     /// File of addresses, CIDR blocks or ranges never to probe (# comments).
     #[arg(long, value_name = "FILE")]
     pub exclude_file: Option<String>,
-    /// Send threads (default: 1 up to 500k probes/s, else one per core).
+    /// Send threads (default: 1 up to 500k probes/s, else one per core, at most 4).
     #[arg(long, value_name = "N")]
     pub send_threads: Option<usize>,
     /// Probe only shard I of N (1-based) of the permutation; every machine uses the same --seed.
@@ -68,7 +68,7 @@ pub struct ScanArgs {
 }
 
 /// Send threads for a rate: one keeps up to about half a million probes/s; beyond that,
-/// one per core.
+/// one per core, at most 4 (zmap's cap).
 pub fn default_send_threads(rate: Option<f64>) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match rate {
