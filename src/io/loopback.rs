@@ -23,7 +23,11 @@ fn is_on(dev: &str, name: &str) -> bool {
 
 /// Turn on what is off; `None` when nothing had to change.
 pub fn enable_loopback_v4() -> Result<Option<LoopbackGuard>, IoError> {
-    let mut restore = Vec::new();
+    // The guard exists before the first write, so a failing second write still puts the
+    // first setting back when it drops.
+    let mut guard = LoopbackGuard {
+        restore: Vec::new(),
+    };
     for name in SETTINGS {
         if is_on("lo", name) || is_on("all", name) {
             continue;
@@ -33,9 +37,9 @@ pub fn enable_loopback_v4() -> Result<Option<LoopbackGuard>, IoError> {
             what: format!("enabling {p} for a loopback probe"),
             source,
         })?;
-        restore.push(p);
+        guard.restore.push(p);
     }
-    Ok((!restore.is_empty()).then_some(LoopbackGuard { restore }))
+    Ok((!guard.restore.is_empty()).then_some(guard))
 }
 
 impl Drop for LoopbackGuard {
