@@ -9,6 +9,7 @@ use super::socket::{
     ETH_P_ARP, ETH_P_IPV6, PACKET_IGNORE_OUTGOING, PACKET_OUTGOING, SOL_PACKET, open_bound,
 };
 use super::{IoError, Link};
+use crate::wire::checksum;
 
 const TRIES: u32 = 3;
 const TRY_WAIT: Duration = Duration::from_millis(350);
@@ -169,21 +170,8 @@ fn neighbor_solicitation(my_mac: [u8; 6], src: Ipv6Addr, hop: Ipv6Addr) -> Vec<u
 }
 
 fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, body: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(body.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 58]);
-    add(body);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    let pseudo = checksum::pseudo_v6(src, dst, 58, body.len() as u32);
+    !checksum::fold(checksum::add_bytes(pseudo, body))
 }
 
 /// A Neighbor Advertisement for `hop`: its target link-layer option, else the frame source.
