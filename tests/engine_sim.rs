@@ -414,3 +414,55 @@ fn shards_split_the_pairs_exactly() {
         assert_eq!(reason, truth(port));
     }
 }
+
+/// A network whose receive side fails on its first poll.
+struct DeadRxNet(Arc<World>);
+struct DeadRx;
+
+impl Capture for DeadRx {
+    fn poll(&mut self, _: Duration, _: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+        Err(IoError::Os {
+            what: "simulated receive".into(),
+            source: std::io::Error::other("link gone"),
+        })
+    }
+    fn stats(&mut self) -> RxStats {
+        RxStats::default()
+    }
+}
+
+impl Network for DeadRxNet {
+    type Tx = SimTx;
+    type Rx = DeadRx;
+    fn open_tx(&self) -> Result<SimTx, IoError> {
+        Ok(SimTx(self.0.clone()))
+    }
+    fn open_rx(&self, _: &RxFilter) -> Result<DeadRx, IoError> {
+        Ok(DeadRx)
+    }
+}
+
+#[test]
+fn a_failed_receiver_ends_the_run_at_once() {
+    let mut cfg = config("198.18.0.0/26", 3, 1);
+    cfg.schedule = Schedule::Rounds {
+        retries: 3,
+        round_wait: Duration::from_secs(5),
+        final_wait: Duration::from_secs(5),
+    };
+    let stop = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let r = run_on(
+        &DeadRxNet(Arc::new(World::default())),
+        &cfg,
+        &mut Collect::default(),
+        &mut Progress::new(false),
+        &stop,
+    );
+    assert!(r.is_err(), "the receive error is reported");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "the schedule (20 s of waits) is not run out: {:?}",
+        t0.elapsed()
+    );
+}
