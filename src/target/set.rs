@@ -59,16 +59,6 @@ impl TargetSet {
         Self::from_normalized(kept)
     }
 
-    /// A set of the given ranges (any order, overlaps allowed). Errors if empty or larger
-    /// than `MAX_TARGETS`.
-    pub fn from_ranges(ranges: Vec<IpRange>) -> Result<Self, TargetError> {
-        let ranges = range::normalize(ranges);
-        if ranges.is_empty() {
-            return Err(TargetError::Other("no targets given".into()));
-        }
-        Self::from_normalized(ranges)
-    }
-
     fn from_normalized(ranges: Vec<IpRange>) -> Result<Self, TargetError> {
         let total = match range::count(&ranges) {
             Some(n) if n <= u128::from(MAX_TARGETS) => n as u64,
