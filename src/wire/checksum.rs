@@ -1,5 +1,6 @@
-//! The internet checksum (RFC 1071), its pseudo-headers, and the RFC 1624 incremental update
-//! that lets `SynTemplate::fill` patch a few fields without summing the whole segment again.
+//! The internet checksum (RFC 1071), its pseudo-headers, and general RFC 1624 incremental
+//! updates. `SynTemplate::fill` does not call the latter: it inlines the same arithmetic for
+//! all its fields at once, with every old value known to be zero.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
