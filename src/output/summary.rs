@@ -22,7 +22,7 @@ pub struct Summary {
     pub teardown_rsts: u64,
     /// Frames the kernel dropped because the receive ring was full.
     pub rx_drops: u64,
-    /// Seconds spent sending (first probe to last probe of the last round).
+    /// Seconds spent sending, summed over the rounds (the waits between them excluded).
     pub send_secs: f64,
     /// Seconds of the whole run, waits included.
     pub total_secs: f64,
