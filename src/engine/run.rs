@@ -50,6 +50,15 @@ fn template(cfg: &EngineConfig, p: Option<&crate::io::NetPath>) -> Option<SynTem
     })
 }
 
+/// Sets its flag when dropped, on return or unwind alike.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// What the driver thread measured.
 #[derive(Default)]
 struct DriveReport {
@@ -146,9 +155,10 @@ pub fn run_on<N: Network>(
             r
         });
         let driver = s.spawn(|| {
-            let r = drive(cfg, &shared, senders, my_slice, my_pairs, &counters, stop);
-            done.store(true, Ordering::Release);
-            r
+            // Set on drop, so that a panicking driver (or sender) still ends the receiver
+            // and the join below reports the panic instead of waiting forever.
+            let _done = SetOnDrop(&done);
+            drive(cfg, &shared, senders, my_slice, my_pairs, &counters, stop)
         });
 
         // The calling thread writes results and draws progress until the receiver closes
