@@ -466,3 +466,47 @@ fn a_failed_receiver_ends_the_run_at_once() {
         t0.elapsed()
     );
 }
+
+/// A network whose send side panics (a bug stand-in): the run must end in that panic.
+struct PanickyTxNet(Arc<World>);
+struct PanickyTx;
+
+impl Transmit for PanickyTx {
+    fn send(&mut self, _: &mut FrameBatch) -> Result<usize, IoError> {
+        panic!("simulated sender bug");
+    }
+}
+
+impl Network for PanickyTxNet {
+    type Tx = PanickyTx;
+    type Rx = SimRx;
+    fn open_tx(&self) -> Result<PanickyTx, IoError> {
+        Ok(PanickyTx)
+    }
+    fn open_rx(&self, _: &RxFilter) -> Result<SimRx, IoError> {
+        Ok(SimRx(self.0.clone()))
+    }
+}
+
+#[test]
+fn a_panicking_sender_does_not_hang_the_run() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(|| {
+            let cfg = config("198.18.0.0/26", 0, 1);
+            let stop = AtomicBool::new(false);
+            let _ = run_on(
+                &PanickyTxNet(Arc::new(World::default())),
+                &cfg,
+                &mut Collect::default(),
+                &mut Progress::new(false),
+                &stop,
+            );
+        });
+        let _ = tx.send(r.is_err());
+    });
+    let panicked = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the run ends instead of hanging");
+    assert!(panicked, "the panic reaches the caller");
+}
