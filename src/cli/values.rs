@@ -70,7 +70,8 @@ pub fn mac(s: &str) -> Result<[u8; 6], String> {
     }
     let mut out = [0u8; 6];
     for (o, p) in out.iter_mut().zip(parts) {
-        if p.is_empty() || p.len() > 2 {
+        // from_str_radix would also take a sign: only hex digits are a MAC byte.
+        if p.is_empty() || p.len() > 2 || !p.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(bad());
         }
         *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
@@ -133,6 +134,7 @@ mod tests {
         assert!(mac("02:00:00:00:00").is_err());
         assert!(mac("02:00:00:00:00:zz").is_err());
         assert!(mac("002:00:00:00:00:01").is_err());
+        assert!(mac("+f:00:00:00:00:01").is_err());
         assert_eq!(shard("1/4"), Ok((0, 4)));
         assert_eq!(shard("4/4"), Ok((3, 4)));
         for bad in ["0/4", "5/4", "1", "a/b", "1/0"] {
