@@ -25,12 +25,10 @@ fn scan_ipv6_open_and_closed() {
         "1s",
         "--no-progress",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let mut rows = parse_jsonl(&stdout_of(&out));
-    rows.sort_by_key(|r| r.port);
+    let rows = rows_by_port(&out);
     let got: Vec<(&str, u16, &str, &str)> = rows
         .iter()
-        .map(|r| (r.ip.as_str(), r.port, r.state.as_str(), r.reason.as_str()))
+        .map(|(ip, port, state, reason)| (ip.as_str(), *port, state.as_str(), reason.as_str()))
         .collect();
     assert_eq!(
         got,

@@ -487,6 +487,16 @@ pub fn assert_key_order(line: &str, keys: &[&str]) {
     }
 }
 
+/// A successful jsonl scan's rows as (ip, port, state, reason), sorted by port.
+pub fn rows_by_port(out: &Output) -> Vec<(String, u16, String, String)> {
+    assert_eq!(out.status.code(), Some(0), "{}", describe(out));
+    let mut rows = parse_jsonl(&stdout_of(out));
+    rows.sort_by_key(|r| r.port);
+    rows.into_iter()
+        .map(|r| (r.ip, r.port, r.state, r.reason))
+        .collect()
+}
+
 /// Parses the jsonl output of `scan` (every line one object, keys in order).
 pub fn parse_jsonl(stdout: &str) -> Vec<Row> {
     stdout
