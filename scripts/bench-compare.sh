@@ -5,14 +5,18 @@
 #
 # Installs what is missing (masscan, zmap, iproute2, iptables, ncat, time), builds
 # synprobe, then measures on throwaway testbeds (scripts/testbed.sh):
-#   sink    frames go to a MAC nobody has and die at the peer: the sender's ceiling.
+#   discard frames go to an ifb device that frees them on the spot: only the sender's own
+#           work runs (as with a real NIC, whose wire leads to another machine).
+#   sink    frames go over a veth to a MAC nobody has and die at the peer. veth runs the
+#           peer's receive-and-drop on the sending core, so this row pays for both ends.
 #   answer  a kernel answers every SYN for 198.18.0.0/16; ncat listens on 80 and 443,
 #           so /16 x 80,81,443,444 holds 131072 open ports (81 and 444 answer RST).
 # and prints one markdown table plus the machine's facts. ~2-3 minutes.
 #
 # How every number is taken (the same way for every tool, so they compare):
-#   probes/s    sink: packets counted by the prober veth's tx_packets (sampled every
-#               20 ms inside the scan namespace) over the time they were rising.
+#   probes/s    sink: packets counted by the prober veth's tx_packets (ifb: its
+#               rx_packets, where it counts what it frees), sampled every 20 ms inside
+#               the scan namespace, over the time they were rising.
 #               answer: the tool's probe count (synprobe's summary, zmap's metadata
 #               total_sent, masscan's targets x ports) over that same tx window. The
 #               window also holds the RSTs synprobe and masscan send after SYN-ACKs,
@@ -38,6 +42,7 @@ TB="$ROOT/scripts/testbed.sh"
 SP=${SYNPROBE_BIN:-"$ROOT/target/release/synprobe"}
 FAKE_MAC=02:00:00:00:00:01
 SINK=bcs$$
+DISC=bcd$$
 ANS=bca$$
 NET=198.18.0.0/16
 BUILD=1
@@ -66,6 +71,7 @@ cleanup() {
     if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
     if [ -n "$TOOL_PID" ]; then kill "$TOOL_PID" 2>/dev/null || true; fi
     # down kills every process left in the namespaces (listeners, a stuck tool).
+    "$TB" down "$DISC" || true
     "$TB" down "$SINK" || true
     "$TB" down "$ANS" || true
     if [ "$KEEP" = 1 ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
@@ -107,7 +113,7 @@ mkfifo "$WORK/tick"
 # ---------------------------------------------------------------- measuring
 # Sleeps without forking (read -t on a fifo nobody writes), so a watcher costs
 # almost no CPU: the runner's cost is charged to the tool by GNU time.
-SAMPLER='f=/sys/class/net/$1/statistics/tx_packets; exec 3<>"$2"
+SAMPLER='f=/sys/class/net/$1/statistics/$3; exec 3<>"$2"
 while :; do read -r v <"$f"; echo "$EPOCHREALTIME $v"; read -r -t 0.02 -u 3 _ || true; done'
 
 # runner DEADLINE PATTERN GRACE ERRLOG TICK CMD...: runs CMD (stderr to ERRLOG);
@@ -138,7 +144,7 @@ wait "$p"'
 run_tool() {
     local label=$1 ns=$2 ifc=$3 deadline=$4 pattern=$5 grace=$6
     shift 6
-    ip netns exec "$ns" bash -c "$SAMPLER" sampler "$ifc" "$WORK/tick" >"$WORK/$label.tx" &
+    ip netns exec "$ns" bash -c "$SAMPLER" sampler "$ifc" "$WORK/tick" "${STAT:-tx_packets}" >"$WORK/$label.tx" &
     SAMPLER_PID=$!
     sleep 0.3
     # In the background and waited for, so a signal to this script runs its trap now.
@@ -189,20 +195,6 @@ sp_sent() { sed -n 's/^synprobe: sent \([0-9]*\) probes.*/\1/p' "$1" | tail -n 1
 zm_sent() { grep -o '"total_sent": *[0-9]*' "$1" | grep -o '[0-9]*$'; }
 
 # ---------------------------------------------------------------- sink
-log "sink testbed: send rate into a MAC nobody has"
-"$TB" up "$SINK" --mode sink
-ns=$SINK-scan ifc=$SINK-s
-
-run_tool sp_sink "$ns" "$ifc" 20 "" 0 \
-    "$SP" bench "$NET" -p 1-1000 --duration 4s --rate max --gateway-mac "$FAKE_MAC"
-run_tool sp_sink1 "$ns" "$ifc" 20 "" 0 \
-    "$SP" bench "$NET" -p 1-1000 --duration 4s --rate max --send-threads 1 --gateway-mac "$FAKE_MAC"
-run_tool ms_sink "$ns" "$ifc" 30 "waiting" 10 \
-    masscan "$NET" -p 1-32 --rate 100000000 -e "$ifc" --adapter-ip 198.19.0.1 \
-    --router-mac "$FAKE_MAC" --wait 0 -oL -
-run_tool zm_sink "$ns" "$ifc" 30 "" 0 \
-    zmap -q -i "$ifc" -S 198.19.0.1 -G "$FAKE_MAC" -b "$WORK/empty-blocklist" -p 80 -B 10G \
-    -P 32 -c 0 -m "$WORK/zm_sink.json" -o "$WORK/zm_sink.list" "$NET"
 # trafgen (netsniff-ng): a bare TX-ring packet generator replaying one SYN with random
 # address and sequence; no permutation, cookie or receive side. It is the anchors' 3.5 M/s
 # row, so it calibrates what the kernel path of this machine allows.
@@ -212,15 +204,41 @@ cat >"$WORK/syn.cfg" <<CFG
   198,19,0,1, 198,18, drnd(2),
   0xee,0x49, 0x00,0x50, drnd(4), 0,0,0,0, 0x50,0x02, 0xfa,0xf0, csumtcp(14,34), 0,0 }
 CFG
-run_tool tg_sink "$ns" "$ifc" 10 "" 0 \
-    timeout -s INT 4 trafgen -q -i "$ifc" -o "$ifc" -c "$WORK/syn.cfg" --cpus 2
-for l in sp_sink:synprobe sp_sink1:"synprobe --send-threads 1" ms_sink:masscan zm_sink:"zmap -P 32" \
-    tg_sink:"trafgen --cpus 2 (bare generator)"; do
-    read -r pk win < <(tx_of "${l%%:*}")
-    read -r cpu rss < <(time_of "${l%%:*}")
-    ref=0; [ "${l%%:*}" = sp_sink ] && ref=1
-    add_row "into a sink, max rate" "${l#*:}" "$pk" "$win" "-" "-" "$cpu" "$rss" "$ref"
-done
+
+# send_round GROUP TAG NS IFACE: every tool at its top rate into a dead end; one row each.
+send_round() {
+    local group=$1 tag=$2 ns=$3 ifc=$4 l pk win cpu rss ref
+    run_tool "sp_$tag" "$ns" "$ifc" 20 "" 0 \
+        "$SP" bench "$NET" -p 1-1000 --duration 4s --rate max --gateway-mac "$FAKE_MAC"
+    run_tool "sp1_$tag" "$ns" "$ifc" 20 "" 0 \
+        "$SP" bench "$NET" -p 1-1000 --duration 4s --rate max --send-threads 1 --gateway-mac "$FAKE_MAC"
+    run_tool "ms_$tag" "$ns" "$ifc" 30 "waiting" 10 \
+        masscan "$NET" -p 1-32 --rate 100000000 -e "$ifc" --adapter-ip 198.19.0.1 \
+        --router-mac "$FAKE_MAC" --wait 0 -oL -
+    run_tool "zm_$tag" "$ns" "$ifc" 30 "" 0 \
+        zmap -q -i "$ifc" -S 198.19.0.1 -G "$FAKE_MAC" -b "$WORK/empty-blocklist" -p 80 -B 10G \
+        -P 32 -c 0 -m "$WORK/zm_$tag.json" -o "$WORK/zm_$tag.list" "$NET"
+    run_tool "tg_$tag" "$ns" "$ifc" 10 "" 0 \
+        timeout -s INT 4 trafgen -q -i "$ifc" -o "$ifc" -c "$WORK/syn.cfg" --cpus 2
+    for l in "sp_$tag:synprobe" "sp1_$tag:synprobe --send-threads 1" "ms_$tag:masscan" \
+        "zm_$tag:zmap -P 32" "tg_$tag:trafgen --cpus 2 (bare generator)"; do
+        read -r pk win < <(tx_of "${l%%:*}")
+        read -r cpu rss < <(time_of "${l%%:*}")
+        ref=0; [ "${l%%:*}" = "sp_$tag" ] && ref=1
+        add_row "$group" "${l#*:}" "$pk" "$win" "-" "-" "$cpu" "$rss" "$ref"
+    done
+}
+
+log "discard testbed: send rate into an ifb device that frees every frame (the sender's own cost)"
+"$TB" up "$DISC" --mode discard
+# ifb counts what it frees as received; it has no receive path to run.
+STAT=rx_packets send_round "into a discard device (ifb), max rate" disc "$DISC-scan" "$DISC-s"
+"$TB" down "$DISC"
+
+log "sink testbed: send rate into a MAC nobody has"
+"$TB" up "$SINK" --mode sink
+ns=$SINK-scan ifc=$SINK-s
+send_round "into a veth sink, max rate" sink "$ns" "$ifc"
 SP_SELF=$(grep -o '"probes_per_sec":[0-9]*' "$WORK/sp_sink.out" | grep -o '[0-9]*$' || echo "?")
 
 log "memory: synprobe scan of $NET x 1000 ports (65.5 M pairs), SIGINT after 5 s"
@@ -325,7 +343,7 @@ echo "Tools' own rate claims. masscan's status (and, by these numbers, its --rat
 echo "sends after SYN-ACKs, so with replies coming back its SYNs go out slower than it says:"
 printf -- '- %s\n' "${NOTES[@]}"
 echo
-echo "probes/s: sink rows = frames counted on the prober veth / time they were rising;"
+echo "probes/s: sink rows = frames counted on the prober's device / time they were rising;"
 echo "real-reply rows = the tool's probe count / the same tx window (includes trailing RSTs)."
 echo "CPU = user + sys of the whole run (GNU time), waits included. 'synprobe speed x' ="
 echo "synprobe's probes/s / this row's; 'CPU efficiency x' = this row's CPU per M / synprobe's"

@@ -2,7 +2,7 @@
 # The one definition of synprobe's namespace testbed, shared by the demo, the
 # integration tests and the benchmark script.
 #
-#   testbed.sh up NAME [--mode answer|sink|lo]
+#   testbed.sh up NAME [--mode answer|sink|discard|lo]
 #   testbed.sh down NAME                 (idempotent: never fails if already gone)
 #   testbed.sh exec NAME scan|tgt CMD...
 #
@@ -14,13 +14,18 @@
 # sink: same, but the scan ns routes the test prefixes through a fake gateway
 #   (198.19.0.3 / 2001:db8:ff::3) whose MAC 02:00:00:00:00:01 is nobody's: frames
 #   reach the target veth and are dropped there (the sender's ceiling, for bench).
+# discard: only NAME-scan, whose NAME-s is an ifb device (one TX queue per core) instead
+#   of a veth, with the same addresses and fake gateway. ifb frees a frame it did not
+#   get from tc at once (counted in its rx_packets), so no receive path runs: the cost
+#   of a probe is the sender's alone, as on a real NIC whose wire leads to another
+#   machine. On veth, the peer's receive-and-drop runs on the sending core.
 # lo: only NAME-scan with lo up, no veth (loopback tests).
 #
 # Needs root, iproute2 and iptables. Prints nothing on success except errors.
 set -euo pipefail
 
 die() { echo "testbed.sh: $*" >&2; exit 2; }
-usage() { die "usage: testbed.sh up NAME [--mode answer|sink|lo] | down NAME | exec NAME scan|tgt CMD..."; }
+usage() { die "usage: testbed.sh up NAME [--mode answer|sink|discard|lo] | down NAME | exec NAME scan|tgt CMD..."; }
 
 check_name() {
     # veth names are NAME-s / NAME-t and must fit IFNAMSIZ (15 chars).
@@ -66,6 +71,19 @@ up() {
     ip netns add "$scan"
     ip -n "$scan" link set lo up
     if [ "$mode" = lo ]; then
+        trap - EXIT
+        return 0
+    fi
+    if [ "$mode" = discard ]; then
+        local q
+        q=$(nproc)
+        ip -n "$scan" link add "$vs" numtxqueues "$q" numrxqueues "$q" type ifb
+        sysctl_ns "$scan" "net.ipv6.conf.$vs.accept_ra" 0
+        ip -n "$scan" addr add 198.19.0.1/24 dev "$vs"
+        ip -n "$scan" addr add 2001:db8:ff::1/64 dev "$vs" nodad
+        ip -n "$scan" link set "$vs" up
+        ip -n "$scan" route add 198.18.0.0/16 via 198.19.0.3 dev "$vs" onlink
+        ip -n "$scan" -6 route add 2001:db8:1::/64 via 2001:db8:ff::3 dev "$vs" onlink
         trap - EXIT
         return 0
     fi
@@ -146,7 +164,7 @@ up)
         *) usage ;;
         esac
     done
-    case "$mode" in answer | sink | lo) ;; *) die "bad mode '$mode' (answer|sink|lo)" ;; esac
+    case "$mode" in answer | sink | discard | lo) ;; *) die "bad mode '$mode' (answer|sink|discard|lo)" ;; esac
     up "$name" "$mode"
     ;;
 down)

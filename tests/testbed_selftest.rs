@@ -292,3 +292,28 @@ fn jsonl_and_csv_parsers_read_the_contract_examples() {
         std::panic::catch_unwind(|| assert_key_order(r#"{"port":80,"ip":"x"}"#, &["ip", "port"]));
     assert!(bad.is_err(), "out-of-order keys are caught");
 }
+
+#[test]
+fn discard_mode_has_one_dead_end_device_and_no_way_out() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up_mode("discard");
+    assert_eq!(tb.scan_ns, tb.tgt_ns, "one namespace");
+    let out = tb.in_scan(&["ip", "-o", "link"]);
+    let links = stdout_of(&out);
+    assert_eq!(links.lines().count(), 2, "lo and the ifb: {links}");
+    assert!(links.contains(&format!("{}-s", tb.name)), "{links}");
+    for family in ["-4", "-6"] {
+        let out = tb.in_scan(&["ip", family, "route", "show", "default"]);
+        assert_eq!(stdout_of(&out).trim(), "", "no {family} default route");
+    }
+    for addr in ["10.0.0.1", "2001:4860::1"] {
+        let out = tb.kernel_connect(addr, 80, 5);
+        assert!(
+            stderr_of(&out).contains("Network is unreachable"),
+            "{addr}: {}",
+            describe(&out)
+        );
+    }
+}

@@ -163,10 +163,11 @@ impl Testbed {
         Self::up_mode("answer")
     }
 
-    /// `answer`, `sink` (frames to a MAC nobody has) or `lo` (one namespace, only lo).
+    /// `answer`, `sink` (frames to a MAC nobody has), `discard` (one namespace whose
+    /// device frees every frame) or `lo` (one namespace, only lo).
     pub fn up_mode(mode: &str) -> Testbed {
         let name = unique_name();
-        let (scan_ns, tgt_ns) = if mode == "lo" {
+        let (scan_ns, tgt_ns) = if mode == "lo" || mode == "discard" {
             (format!("{name}-scan"), format!("{name}-scan"))
         } else {
             (format!("{name}-scan"), format!("{name}-tgt"))
