@@ -249,6 +249,9 @@ impl TxRing {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::EINTR) => {}
+                // ENOBUFS: the device refused a frame (its queue is stopped); the kernel
+                // marks that frame SEND_REQUEST again, so the next send takes it
+                // (tests/send_path.rs: nothing is lost under backpressure).
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
                     if start.elapsed() > STALL_LIMIT {
                         return Err(io::Error::new(
