@@ -1,5 +1,6 @@
 //! Bad input is refused before any packet: exit 2, one line on stderr naming
-//! the bad value, nothing on stdout, and the target saw no TCP packet at all.
+//! the bad value, nothing on stdout, and the target saw no TCP packet at all. A run
+//! refused later (no route) leaves an earlier output file as it was.
 mod common;
 
 use common::*;
@@ -75,4 +76,45 @@ bad_input! {
     shard_without_seed: ["scan", "198.18.0.0/24", "-p", "80", "--shard", "1/2"] names ["--seed"];
     bad_source_port: ["scan", "198.18.0.1", "-p", "80", "--source-port", "70000"] names ["70000"];
     bad_gateway_mac: ["scan", "198.18.0.1", "-p", "80", "--gateway-mac", "02:00:zz"] names ["02:00:zz"];
+}
+
+/// A run that stops before sending (here: no route) leaves an earlier `-o` file as it was
+/// and creates no new one; a run that starts replaces the file's content.
+#[test]
+fn a_refused_run_keeps_the_earlier_output_file() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    let dir = std::env::temp_dir().join(format!("synprobe-out-{}", tb.name));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kept = dir.join("kept.jsonl");
+    let fresh = dir.join("fresh.jsonl");
+    std::fs::write(&kept, "earlier results\n").expect("write");
+    let (kept_s, fresh_s) = (kept.to_str().unwrap(), fresh.to_str().unwrap());
+    for path in [kept_s, fresh_s] {
+        let out = tb.synprobe(&["scan", "10.0.0.1", "-p", "80", "-o", path]);
+        assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+        assert!(stderr_of(&out).contains("no route"), "{}", describe(&out));
+    }
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier results\n");
+    assert!(!fresh.exists(), "no new file from a refused run");
+    // Port 81 answers RST: one closed row replaces the earlier content.
+    let out = tb.synprobe(&[
+        "scan",
+        "198.18.0.1",
+        "-p",
+        "81",
+        "--states",
+        "all",
+        "--format",
+        "csv",
+        "-o",
+        kept_s,
+    ]);
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let text = std::fs::read_to_string(&kept).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!text.contains("earlier"), "{text}");
+    assert!(text.contains("198.18.0.1,81,closed"), "{text}");
 }

@@ -104,6 +104,25 @@ pub fn pair_space(
     Ok(PairSpace::new(targets, ports)?)
 }
 
+fn open_output(path: &str) -> Result<File, CliError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| CliError::Input(format!("cannot write output file '{path}': {e}")))
+}
+
+/// Empties a regular file before the first row (a FIFO or a device is left as it is).
+fn start_output(f: File, path: &str) -> Result<File, CliError> {
+    let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if regular {
+        f.set_len(0)
+            .map_err(|e| CliError::Runtime(format!("cannot empty output file '{path}': {e}")))?;
+    }
+    Ok(f)
+}
+
 pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     // Everything the user typed is checked before a socket is opened.
     let rate = values::rate(&a.rate).map_err(CliError::Input)?;
@@ -130,15 +149,27 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     }
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &a.exclude, a.exclude_file.as_deref())?;
-    let out: Box<dyn Write> = match &a.output {
-        Some(path) => Box::new(
-            File::create(path)
-                .map_err(|e| CliError::Input(format!("cannot write output file '{path}': {e}")))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
+    // Opened now, so a bad path is bad input; emptied only once the run is sure to start,
+    // so a run refused for a privilege or a route leaves an earlier results file intact.
+    let existed = a
+        .output
+        .as_deref()
+        .is_some_and(|p| std::path::Path::new(p).exists());
+    let file = a.output.as_deref().map(open_output).transpose()?;
+    let (paths, _loopback) = match net::resolve(&plan, &space.targets) {
+        Ok(r) => r,
+        Err(e) => {
+            // Nor does it leave a new empty file behind.
+            if let (Some(path), false) = (&a.output, existed) {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
     };
-
-    let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
+    let out: Box<dyn Write> = match (file, &a.output) {
+        (Some(f), Some(path)) => Box::new(start_output(f, path)?),
+        _ => Box::new(std::io::stdout().lock()),
+    };
     let schedule = Schedule::Rounds {
         retries: a.retries,
         round_wait: wait,
