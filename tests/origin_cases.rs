@@ -219,7 +219,7 @@ fn check_text_lines_in_order_and_exit_1() {
     );
     assert_eq!(
         lines[3],
-        "198.18.0.1:84 unhealthy: no reply within 1s, a filter drops the SYN"
+        "198.18.0.1:84 unhealthy: no reply to 2 SYNs, 1s each, a filter drops the SYN"
     );
     assert_eq!(
         lines[4],
@@ -285,7 +285,7 @@ fn check_json_objects_in_order() {
         "{d0}"
     );
     assert!(detail(1).contains("RST, nothing is listening on port 81"));
-    assert!(detail(3).contains("no reply within 1s, a filter drops the SYN"));
+    assert!(detail(3).contains("no reply to 2 SYNs, 1s each, a filter drops the SYN"));
     assert!(detail(4).contains("ICMP port unreachable, a firewall rejects it"));
 }
 

@@ -43,8 +43,25 @@ pub struct CheckArgs {
     pub net: NetArgs,
 }
 
+/// How long a silent target was given: `attempts` SYNs, each waited on for `per_attempt`.
+#[derive(Clone, Copy, Debug)]
+pub struct Patience {
+    pub per_attempt: Duration,
+    pub attempts: u32,
+}
+
+impl Patience {
+    fn silence(&self) -> String {
+        let each = values::show_duration(self.per_attempt);
+        match self.attempts {
+            1 => format!("no reply within {each}"),
+            n => format!("no reply to {n} SYNs, {each} each"),
+        }
+    }
+}
+
 /// The verdict in plain words.
-pub fn detail(r: &ProbeResult, timeout: Duration) -> String {
+pub fn detail(r: &ProbeResult, patience: Patience) -> String {
     let rtt = r.rtt.map(|d| {
         let ms = d.as_secs_f64() * 1000.0;
         if ms >= 10.0 {
@@ -63,10 +80,7 @@ pub fn detail(r: &ProbeResult, timeout: Duration) -> String {
         ),
         Reason::Rst => format!("RST, nothing is listening on port {}", r.port),
         Reason::Icmp(u) => u.plain().to_string(),
-        Reason::NoResponse => format!(
-            "no reply within {}, a filter drops the SYN",
-            values::show_duration(timeout)
-        ),
+        Reason::NoResponse => format!("{}, a filter drops the SYN", patience.silence()),
     }
 }
 
@@ -84,7 +98,7 @@ fn json_escape(s: &str) -> String {
     out
 }
 
-fn json_line(spec: &str, r: &ProbeResult, timeout: Duration) -> String {
+fn json_line(spec: &str, r: &ProbeResult, patience: Patience) -> String {
     let rtt = r.rtt.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
     });
@@ -96,7 +110,7 @@ fn json_line(spec: &str, r: &ProbeResult, timeout: Duration) -> String {
         r.state() == State::Open,
         r.state(),
         r.reason,
-        detail(r, timeout)
+        detail(r, patience)
     )
 }
 
@@ -161,6 +175,10 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         probe(&a, &plan, &probed, paths, neighbours, timeout)?
     };
 
+    let patience = Patience {
+        per_attempt: timeout,
+        attempts: a.retries.saturating_add(1),
+    };
     let mut all_healthy = true;
     for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
         let (healthy, line) = match unreachable.get(&ip) {
@@ -180,10 +198,10 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
                     });
                 let healthy = r.state() == State::Open;
                 let line = if a.json {
-                    json_line(spec, &r, timeout)
+                    json_line(spec, &r, patience)
                 } else {
                     let verdict = if healthy { "healthy" } else { "unhealthy" };
-                    format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, timeout))
+                    format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
                 };
                 (healthy, line)
             }
@@ -260,7 +278,10 @@ mod tests {
 
     #[test]
     fn details_explain_the_verdict() {
-        let t = Duration::from_secs(2);
+        let t = Patience {
+            per_attempt: Duration::from_secs(2),
+            attempts: 1,
+        };
         assert_eq!(
             detail(&r(Reason::SynAck, Some(300)), t),
             "SYN-ACK in 0.30 ms, something is listening"
@@ -277,11 +298,23 @@ mod tests {
             detail(&r(Reason::Icmp(Unreachable::Port), None), t),
             "ICMP port unreachable, a firewall rejects it"
         );
+        let twice = Patience { attempts: 2, ..t };
+        assert_eq!(
+            detail(&r(Reason::NoResponse, None), twice),
+            "no reply to 2 SYNs, 2s each, a filter drops the SYN"
+        );
     }
 
     #[test]
     fn json_is_valid_and_escapes_the_spec() {
-        let line = json_line("we\"ird:81", &r(Reason::Rst, None), Duration::from_secs(2));
+        let line = json_line(
+            "we\"ird:81",
+            &r(Reason::Rst, None),
+            Patience {
+                per_attempt: Duration::from_secs(2),
+                attempts: 1,
+            },
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["target"], "we\"ird:81");
         assert_eq!(v["healthy"], false);
