@@ -18,10 +18,9 @@ fn device_frames(tb: &Testbed) -> u64 {
         .unwrap_or_else(|_| panic!("read {path}: {}", describe(&out)))
 }
 
-/// `synprobe bench` at max rate for a second; returns (probes it says it sent, frames the
-/// device got meanwhile).
-fn bench(tb: &Testbed, env: &[&str], target: &str, threads: &str) -> (u64, u64) {
-    let before = device_frames(tb);
+/// `synprobe bench` at max rate for a second, with `env` set; returns the probes it says
+/// it sent.
+fn bench(tb: &Testbed, env: &[&str], target: &str, threads: &str, gateway_mac: &str) -> u64 {
     let bin = synprobe_bin();
     let mut args: Vec<&str> = vec!["env"];
     args.extend_from_slice(env);
@@ -38,16 +37,15 @@ fn bench(tb: &Testbed, env: &[&str], target: &str, threads: &str) -> (u64, u64) 
         "--send-threads",
         threads,
         "--gateway-mac",
-        FAKE_MAC,
+        gateway_mac,
     ]);
     let out = tb.in_scan(&args);
     assert_eq!(code(out.status), Some(0), "{}", describe(&out));
-    let line = stdout_of(&out);
-    let json: serde_json::Value = serde_json::from_str(line.trim())
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim())
         .unwrap_or_else(|e| panic!("bench JSON ({e}): {}", describe(&out)));
     let sent = json["probes_sent"].as_u64().expect("probes_sent");
     assert!(sent > 0, "{}", describe(&out));
-    (sent, device_frames(tb) - before)
+    sent
 }
 
 #[test]
@@ -66,7 +64,9 @@ fn every_probe_counted_as_sent_reaches_the_device() {
             ("198.18.0.0/16", "1"),
             ("2001:db8:1::/112", "2"),
         ] {
-            let (sent, frames) = bench(&tb, env, target, threads);
+            let before = device_frames(&tb);
+            let sent = bench(&tb, env, target, threads, FAKE_MAC);
+            let frames = device_frames(&tb) - before;
             assert_eq!(
                 frames, sent,
                 "{label}, {target}, {threads} thread(s): the device got {frames} frames for {sent} probes"
@@ -187,26 +187,7 @@ fn frames_the_device_refuses_under_backpressure_are_sent_again() {
     ] {
         let syns_before = syns_counted(&tb);
         let dropped_before = link_stat(&tb, true, "tx_dropped");
-        let bin = synprobe_bin();
-        let out = tb.in_scan(&[
-            "env",
-            env,
-            &bin,
-            "bench",
-            "198.18.0.0/16",
-            "-p",
-            "1-1000",
-            "--duration",
-            "1s",
-            "--rate",
-            "max",
-            "--gateway-mac",
-            &target_mac,
-        ]);
-        assert_eq!(code(out.status), Some(0), "{}", describe(&out));
-        let json: serde_json::Value =
-            serde_json::from_str(stdout_of(&out).trim()).expect("bench JSON");
-        let sent = json["probes_sent"].as_u64().expect("probes_sent");
+        let sent = bench(&tb, &[env], "198.18.0.0/16", "2", &target_mac);
         let syns = syns_counted(&tb) - syns_before;
         let dropped = link_stat(&tb, true, "tx_dropped") - dropped_before;
         refused += dropped;
