@@ -62,6 +62,7 @@ macro_rules! bad_input {
 bad_input! {
     address_octet_over_255: ["scan", "198.18.0.300", "-p", "80"] names ["198.18.0.300"];
     prefix_over_32: ["scan", "198.18.0.0/33", "-p", "80"] names ["198.18.0.0/33"];
+    octet_range_over_255: ["scan", "198.18.0-300.1", "-p", "80"] names ["198.18.0-300.1", "255"];
     port_zero: ["scan", "198.18.0.1", "-p", "0"] names ["port", "0"];
     port_over_65535: ["scan", "198.18.0.1", "-p", "70000"] names ["70000"];
     port_list_empty: ["scan", "198.18.0.1", "-p", ""] names ["port"];

@@ -21,7 +21,8 @@ Examples:
   synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 2/2   # on machine two")]
 pub struct ScanArgs {
     /// Targets: addresses, CIDR blocks (198.18.0.0/16), ranges (198.18.0.1-198.18.0.9),
-    /// host names (resolved once), or @FILE with one target per line (# comments).
+    /// nmap octet ranges (198.18.0-3.1-20, 198.18.*.1), host names (resolved once), or
+    /// @FILE with one target per line (# comments).
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Ports to probe: 22,80,8000-8100.

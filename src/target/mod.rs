@@ -1,11 +1,13 @@
-//! What to probe: addresses (single, CIDR, `a-b` ranges, host names, `@FILE`), exclusions,
-//! ports, and the pair index space `0..targets*ports` the permutation walks.
+//! What to probe: addresses (single, CIDR, `a-b` ranges, nmap octet ranges, host names,
+//! `@FILE`), exclusions, ports, and the pair index space `0..targets*ports` the
+//! permutation walks.
 //!
-//! `range` holds address runs and their set algebra, `spec` turns one token into runs,
-//! `set` builds the indexed `TargetSet`, `ports` the `PortList`, `endpoint` parses
-//! `HOST:PORT` for `check`.
+//! `range` holds address runs and their set algebra, `spec` turns one token into runs
+//! (`octets` the nmap form `198.18.0-3.1-20`), `set` builds the indexed `TargetSet`,
+//! `ports` the `PortList`, `endpoint` parses `HOST:PORT` for `check`.
 
 mod endpoint;
+mod octets;
 mod ports;
 mod range;
 mod set;

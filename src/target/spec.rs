@@ -1,5 +1,5 @@
-//! One target token (address, CIDR, `a-b` range, host name) to address ranges, and the
-//! splitting of spec strings and `@FILE` contents into tokens.
+//! One target token (address, CIDR, `a-b` range, nmap octet ranges, host name) to address
+//! ranges, and the splitting of spec strings and `@FILE` contents into tokens.
 //!
 //! Anything that looks like an address (digits and dots, a `:`, a `/`, an address before a
 //! `-`) is parsed strictly and never handed to the resolver: there may be no DNS, and
@@ -8,6 +8,7 @@
 use std::net::{IpAddr, ToSocketAddrs};
 
 use super::TargetError;
+use super::octets::parse_octet_ranges;
 use super::range::{Family, IpRange};
 
 /// Host name lookup: a name to its addresses, or a one-line reason. Injected so tests
@@ -77,6 +78,9 @@ pub(crate) fn parse_token(tok: &str, resolve: Resolver) -> Result<Vec<IpRange>, 
         && let Ok(first) = a.parse::<IpAddr>()
     {
         return parse_range(first, b).map(|r| vec![r]);
+    }
+    if let Some(runs) = parse_octet_ranges(tok).map_err(SpecError::Invalid)? {
+        return Ok(runs);
     }
     if !looks_like_host_name(tok) {
         return Err(SpecError::Invalid(NOT_A_TARGET.into()));
@@ -238,6 +242,15 @@ mod tests {
             parse("2001:db8::1-2001:db8::1:0").unwrap(),
             vec![r("2001:db8::1", "2001:db8::1:0")]
         );
+    }
+
+    #[test]
+    fn octet_ranges_never_reach_resolver() {
+        assert_eq!(
+            parse("198.18.0-1.5").unwrap(),
+            vec![r("198.18.0.5", "198.18.0.5"), r("198.18.1.5", "198.18.1.5")]
+        );
+        assert!(invalid("198.18.0-300.1").contains("above 255"));
     }
 
     #[test]
