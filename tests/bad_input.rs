@@ -72,6 +72,7 @@ bad_input! {
     rate_negative: ["scan", "198.18.0.1", "-p", "80", "--rate", "-5"] names ["-5"];
     unknown_format: ["scan", "198.18.0.1", "-p", "80", "--format", "xml"] names ["xml"];
     check_without_port: ["check", "198.18.0.1"] names ["198.18.0.1"];
+    scan_without_target: ["scan", "-p", "80"] names ["not provided", "<TARGET>"];
     check_port_zero: ["check", "198.18.0.1:0"] names ["198.18.0.1:0"];
     whole_internet_without_exclude: ["scan", "0.0.0.0/0", "-p", "80"] names ["4294967296", "--exclude"];
     shard_without_seed: ["scan", "198.18.0.0/24", "-p", "80", "--shard", "1/2"] names ["--seed"];

@@ -114,6 +114,26 @@ pub fn main() -> i32 {
     }
 }
 
+/// clap's error text as one line: its first line, with the indented lines right under it
+/// (what is missing, say: "... not provided: <TARGET>..."); usage and tips are dropped.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut out = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    let detail: Vec<&str> = lines
+        .take_while(|l| l.starts_with(char::is_whitespace) && !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if !detail.is_empty() {
+        if !out.ends_with(':') {
+            out.push(':');
+        }
+        out.push(' ');
+        out.push_str(&detail.join(", "));
+    }
+    out
+}
+
 /// Help and version go out as clap renders them; a usage error becomes one line.
 fn clap_exit(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
@@ -129,14 +149,28 @@ fn clap_exit(e: clap::Error) -> i32 {
             }
         }
         _ => {
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("synprobe: {first} (see --help)");
+            eprintln!(
+                "synprobe: {} (see --help)",
+                one_line(&e.render().to_string())
+            );
             EXIT_INPUT
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line_naming_what_is_wrong() {
+        let missing = "error: the following required arguments were not provided:\n  <TARGET>...\n  --ports <PORTS>\n\nUsage: synprobe scan --ports <PORTS> <TARGET>...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(missing),
+            "the following required arguments were not provided: <TARGET>..., --ports <PORTS>"
+        );
+        let unexpected = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: x\n";
+        assert_eq!(one_line(unexpected), "unexpected argument '--bogus' found");
+        assert_eq!(one_line(""), "invalid arguments");
     }
 }
