@@ -37,6 +37,12 @@ impl Progress {
         } else {
             (sent.min(total) as f64) * 100.0 / total as f64
         };
+        // Past the pair count, the extra probes are retries of silent pairs.
+        let count = if sent > total {
+            format!("{total}/{total} sent (+{} retries)", sent - total)
+        } else {
+            format!("{sent}/{total} sent")
+        };
         let eta = if sent >= total {
             "waiting for replies".to_string()
         } else if rate >= 1.0 {
@@ -49,7 +55,7 @@ impl Progress {
             "ETA --".to_string()
         };
         format!(
-            "{:>6.2}% {sent}/{total} sent, {:.0} probes/s, {found} found, {eta}, {} elapsed",
+            "{:>6.2}% {count}, {:.0} probes/s, {found} found, {eta}, {} elapsed",
             pct,
             rate,
             human_duration(elapsed)
@@ -86,7 +92,7 @@ mod tests {
         assert!(l.contains("ETA --"), "{l}");
         let l = Progress::line(150, 100, 3, 1000.0, Duration::from_secs(1));
         assert!(
-            l.contains("100.00%") && l.contains("waiting for replies"),
+            l.contains("100.00% 100/100 sent (+50 retries)") && l.contains("waiting for replies"),
             "{l}"
         );
         let l = Progress::line(50, 100, 1, 10.0, Duration::from_secs(5));
