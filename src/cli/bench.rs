@@ -95,7 +95,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
             0.0
         }
     );
-    println!(
+    let line = format!(
         "{{\"probes_sent\":{},\"seconds\":{:.3},\"probes_per_sec\":{:.0},\"send_threads\":{},\"replies\":{},\"matched\":{},\"ignored\":{},\"rx_drops\":{},\"cpu_user_s\":{:.3},\"cpu_sys_s\":{:.3},\"peak_rss_kib\":{}}}",
         s.sent,
         s.send_secs,
@@ -109,5 +109,6 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
         sys,
         after.max_rss()
     );
+    super::print_result(&line)?;
     Ok(0)
 }

@@ -180,6 +180,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         attempts: a.retries.saturating_add(1),
     };
     let mut all_healthy = true;
+    let mut reader_there = true;
     for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
         let (healthy, line) = match unreachable.get(&ip) {
             Some(why) if a.json => (false, json_unreachable(spec, ip, port, why)),
@@ -207,7 +208,11 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
             }
         };
         all_healthy &= healthy;
-        println!("{line}");
+        // A closed output ends the printing, not the verdict: the exit code still covers
+        // every target.
+        if reader_there {
+            reader_there = super::print_result(&line)?;
+        }
     }
     Ok(if all_healthy { 0 } else { EXIT_FAIL })
 }

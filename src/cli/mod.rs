@@ -90,6 +90,18 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Writes one result line to stdout. `Ok(false)` when the reader has gone away (a closed
+/// pipe, as with `| head`): nothing more can be shown, which is not an error of the run.
+pub(crate) fn print_result(line: &str) -> Result<bool, CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError::Runtime(format!("writing results: {e}"))),
+    }
+}
+
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

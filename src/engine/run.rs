@@ -135,6 +135,7 @@ pub fn run_on<N: Network>(
         filtered: 0,
     };
     let mut sink_err: Option<std::io::Error> = None;
+    let mut output_closed = false;
 
     let (drive, rx_stats) = std::thread::scope(|s| {
         let task = RxTask {
@@ -171,9 +172,16 @@ pub fn run_on<N: Network>(
                     for r in &batch {
                         tally.add(r);
                         if sink_err.is_none()
+                            && !output_closed
                             && let Err(e) = sink.result(r)
                         {
-                            sink_err = Some(e);
+                            // A reader that went away (`| head`) ends the run quietly;
+                            // any other write error ends it as an error.
+                            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                                output_closed = true;
+                            } else {
+                                sink_err = Some(e);
+                            }
                             stop.store(true, Ordering::Relaxed);
                         }
                     }
@@ -212,8 +220,8 @@ pub fn run_on<N: Network>(
     }
 
     // Silence is an answer too: every pair of this shard that never replied is filtered.
-    let interrupted = stop.load(Ordering::Relaxed);
-    if !interrupted && matches!(cfg.schedule, Schedule::Rounds { .. }) {
+    let interrupted = stop.load(Ordering::Relaxed) && !output_closed;
+    if !interrupted && !output_closed && matches!(cfg.schedule, Schedule::Rounds { .. }) {
         for k in 0..slice_len {
             let idx = perm.at(my_slice.position(k));
             if !tracker.is_set(idx) && cfg.wants(idx) {
@@ -230,7 +238,10 @@ pub fn run_on<N: Network>(
             }
         }
     }
-    sink.finish()?;
+    match sink.finish() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output_closed = true,
+        other => other?,
+    }
 
     Ok(Summary {
         pairs: my_pairs,
@@ -248,6 +259,7 @@ pub fn run_on<N: Network>(
         asked_rate: cfg.rate,
         achieved_rate: drive.first_round_rate,
         interrupted,
+        output_closed,
     })
 }
 

@@ -31,6 +31,8 @@ pub struct Summary {
     /// The first-round sending rate (retry rounds are smaller and would distort it).
     pub achieved_rate: f64,
     pub interrupted: bool,
+    /// The reader of the results went away (a closed pipe): the run stopped there.
+    pub output_closed: bool,
 }
 
 fn thousands(n: u64) -> String {
@@ -84,6 +86,11 @@ impl fmt::Display for Summary {
         )?;
         if self.interrupted {
             write!(f, " (interrupted: unprobed pairs are not reported)")?;
+        } else if self.output_closed {
+            write!(
+                f,
+                " (stopped: the output was closed; unprobed pairs are not reported)"
+            )?;
         }
         Ok(())
     }
