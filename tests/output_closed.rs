@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 /// closes the pipe; returns (exit code, stderr).
 fn with_reader_gone(tb: &Testbed, args: &[&str], keep: usize) -> (Option<i32>, String) {
     let bin = synprobe_bin();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &tb.scan_ns, &bin])
-        .args(args)
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &tb.scan_ns, &bin]).args(args);
+    reader_gone(cmd, keep)
+}
+
+fn reader_gone(mut cmd: Command, keep: usize) -> (Option<i32>, String) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -87,4 +91,14 @@ fn a_closed_output_ends_each_command_quietly() {
     );
     assert!(!err.contains("panicked"), "bench: {err}");
     assert_eq!(rc, Some(0), "bench: {err}");
+
+    // `2>&1 | head`: the summary meets the closed pipe too, and is dropped, not a panic.
+    let script = format!(
+        "exec {} scan 198.18.0.0/16 -p 80 --rate 100k 2>&1",
+        synprobe_bin()
+    );
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &tb.scan_ns, "bash", "-c", &script]);
+    let (rc, err) = reader_gone(cmd, 1);
+    assert_eq!(rc, Some(0), "scan 2>&1: {err}");
 }

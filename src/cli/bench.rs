@@ -84,8 +84,8 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
         .map_err(|e| CliError::Runtime(format!("getrusage: {e}")))?;
     let user = cpu_secs(after.user_time()) - cpu_secs(before.user_time());
     let sys = cpu_secs(after.system_time()) - cpu_secs(before.system_time());
-    eprintln!("{s}");
-    eprintln!(
+    say!("{s}");
+    say!(
         "synprobe: bench: {:.0} probes/s with {} send thread(s); {:.2} CPU s per million probes",
         s.achieved_rate,
         cfg.send_threads,

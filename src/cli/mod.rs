@@ -1,6 +1,15 @@
 //! The command line: clap definitions, validation into engine configs, and the one place
 //! that maps errors to exit codes (0 ok, 1 unhealthy / runtime / privilege, 2 bad input).
 
+/// A line on stderr. Unlike `eprintln!`, a closed stderr (`2>&1 | head`) is not a panic:
+/// there is nobody left to tell.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod check;
 mod net;
@@ -116,11 +125,11 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(CliError::Input(msg)) => {
-            eprintln!("synprobe: {msg}");
+            say!("synprobe: {msg}");
             EXIT_INPUT
         }
         Err(CliError::Runtime(msg)) => {
-            eprintln!("synprobe: {msg}");
+            say!("synprobe: {msg}");
             EXIT_FAIL
         }
     }
@@ -161,7 +170,7 @@ fn clap_exit(e: clap::Error) -> i32 {
             }
         }
         _ => {
-            eprintln!(
+            say!(
                 "synprobe: {} (see --help)",
                 one_line(&e.render().to_string())
             );

@@ -190,6 +190,6 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal());
     let stop = crate::io::interrupt_flag();
     let summary = engine::run(&cfg, &mut sink, &mut progress, stop)?;
-    eprintln!("{summary}");
+    say!("{summary}");
     Ok(if summary.interrupted { 130 } else { 0 })
 }
