@@ -21,7 +21,13 @@ pub struct BenchArgs {
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Ports, as for scan.
-    #[arg(short = 'p', long = "ports", value_name = "PORTS", required = true)]
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        required = true,
+        allow_hyphen_values = true
+    )]
     pub ports: String,
     /// How long to send.
     #[arg(long, value_name = "DURATION", default_value = "10s")]

@@ -25,8 +25,14 @@ pub struct ScanArgs {
     /// @FILE with one target per line (# comments).
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Ports to probe: 22,80,8000-8100.
-    #[arg(short = 'p', long = "ports", value_name = "PORTS", required = true)]
+    /// Ports to probe: 22,80,8000-8100; open ends as in nmap: -1024, 60000-, - (all).
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        required = true,
+        allow_hyphen_values = true
+    )]
     pub ports: String,
     /// Probes per second over all send threads (suffixes k, M), or max.
     #[arg(long, value_name = "PPS|max", default_value = "10000")]

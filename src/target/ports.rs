@@ -17,7 +17,8 @@ pub struct PortList {
 }
 
 impl PortList {
-    /// Parse `22,80,8000-8100` (1-65535; duplicates merged; empty list is an error).
+    /// Parse `22,80,8000-8100` (1-65535; duplicates merged; empty list is an error). As in
+    /// nmap, a range may leave out its start (1) or its end (65535): `-1024`, `60000-`, `-`.
     /// Whitespace around items is ignored and so are empty items (`80,,443`).
     pub fn parse(spec: &str) -> Result<Self, TargetError> {
         let mut wanted = vec![false; 65536];
@@ -26,14 +27,18 @@ impl PortList {
             let err = |reason: &str| TargetError::Port(item.to_string(), reason.to_string());
             let (lo, hi) = match item.split_once('-') {
                 Some((a, b)) => {
+                    // nmap's open ends: `-1024` from 1, `60000-` to 65535, `-` every port.
                     let (a, b) = (a.trim(), b.trim());
-                    if a.is_empty() {
-                        return Err(err("range start missing"));
-                    }
-                    if b.is_empty() {
-                        return Err(err("range end missing"));
-                    }
-                    let (lo, hi) = (parse_port(a).map_err(err)?, parse_port(b).map_err(err)?);
+                    let lo = if a.is_empty() {
+                        1
+                    } else {
+                        parse_port(a).map_err(err)?
+                    };
+                    let hi = if b.is_empty() {
+                        u16::MAX
+                    } else {
+                        parse_port(b).map_err(err)?
+                    };
                     if lo > hi {
                         return Err(err("range start above end"));
                     }
@@ -149,6 +154,14 @@ mod tests {
     }
 
     #[test]
+    fn open_ended_ranges_as_in_nmap() {
+        assert_eq!(ports("-3"), vec![1, 2, 3]);
+        assert_eq!(ports("65533-"), vec![65533, 65534, 65535]);
+        assert_eq!(ports("-").len(), 65535);
+        assert_eq!(ports("22,65534-"), vec![22, 65534, 65535]);
+    }
+
+    #[test]
     fn bad_ports_name_the_value() {
         let cases = [
             ("0", "0", "ports are 1-65535"),
@@ -162,8 +175,8 @@ mod tests {
             ("", "", "empty port list"),
             (",", ",", "empty port list"),
             ("  ", "  ", "empty port list"),
-            ("80-", "80-", "range end missing"),
-            ("-80", "-80", "range start missing"),
+            ("0-", "0-", "ports are 1-65535"),
+            ("-x", "-x", "not a number"),
             ("90-80", "90-80", "range start above end"),
             ("a", "a", "not a number"),
             ("22,x,80", "x", "not a number"),
