@@ -78,6 +78,8 @@ bad_input! {
     shard_without_seed: ["scan", "198.18.0.0/24", "-p", "80", "--shard", "1/2"] names ["--seed"];
     bad_source_port: ["scan", "198.18.0.1", "-p", "80", "--source-port", "70000"] names ["70000"];
     bad_gateway_mac: ["scan", "198.18.0.1", "-p", "80", "--gateway-mac", "02:00:zz"] names ["02:00:zz"];
+    source_ip_of_no_target_family: ["scan", "2001:db8:1::1", "-p", "80", "--source-ip", "198.19.0.1"] names ["198.19.0.1", "IPv4"];
+    check_source_ip_of_no_target_family: ["check", "198.18.0.1:80", "--source-ip", "2001:db8:ff::1"] names ["2001:db8:ff::1", "IPv6"];
 }
 
 /// A run that stops before sending (here: no route) leaves an earlier `-o` file as it was

@@ -71,6 +71,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     }
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &[], None)?;
+    plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let cfg = EngineConfig {
         send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),

@@ -128,6 +128,10 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         .iter()
         .map(|s| parse_endpoint(s))
         .collect::<Result<_, _>>()?;
+    plan.check_source_family(
+        endpoints.iter().any(|(ip, _)| ip.is_ipv4()),
+        endpoints.iter().any(|(ip, _)| ip.is_ipv6()),
+    )?;
 
     // Each target gets its own path: targets on the local link each have their own MAC,
     // and one that answers no ARP / NDP is a verdict (host down), not an error.

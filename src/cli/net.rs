@@ -76,6 +76,20 @@ pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) 
 }
 
 impl NetPlan {
+    /// A --source-ip applies to the targets of its family; with none of them it would be
+    /// silently ignored, so it is refused.
+    pub fn check_source_family(&self, has_v4: bool, has_v6: bool) -> Result<(), CliError> {
+        match self.opts.source_ip {
+            Some(ip) if !(if ip.is_ipv4() { has_v4 } else { has_v6 }) => {
+                let fam = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+                Err(CliError::Input(format!(
+                    "invalid source address '{ip}': it is {fam}, and no target is"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The path options for a target of `ip`'s family: a --source-ip of the other family
     /// must not be applied to this one.
     pub fn opts_for(&self, ip: IpAddr) -> PathOptions {

@@ -156,6 +156,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     }
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &a.exclude, a.exclude_file.as_deref())?;
+    plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     // Opened now, so a bad path is bad input; emptied only once the run is sure to start,
     // so a run refused for a privilege or a route leaves an earlier results file intact.
     let existed = a
