@@ -64,17 +64,13 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
             a.duration
         )));
     }
-    if a.send_threads == Some(0) {
-        return Err(CliError::Input(
-            "invalid --send-threads '0': at least 1".into(),
-        ));
-    }
+    let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &[], None)?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let cfg = EngineConfig {
-        send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
+        send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
         ..EngineConfig::new(
             space,
             paths,

@@ -149,11 +149,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
             a.shard.as_deref().unwrap_or_default()
         )));
     }
-    if a.send_threads == Some(0) {
-        return Err(CliError::Input(
-            "invalid --send-threads '0': at least 1".into(),
-        ));
-    }
+    let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
     let space = pair_space(&a.targets, &a.ports, &a.exclude, a.exclude_file.as_deref())?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
@@ -187,7 +183,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     let cfg = EngineConfig {
         seed: a.seed.unwrap_or(base.seed),
         shard,
-        send_threads: a.send_threads.unwrap_or_else(|| default_send_threads(rate)),
+        send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
         ..base
     };
     let mut sink = Filtered {

@@ -93,9 +93,33 @@ pub fn shard(s: &str) -> Result<(u64, u64), String> {
     Ok((i - 1, n))
 }
 
+/// Most send threads: each opens a socket with its own transmit ring, and past a few per
+/// core they only contend. 64 leaves room for large machines.
+pub const MAX_SEND_THREADS: usize = 64;
+
+/// `--send-threads N`: 1 to MAX_SEND_THREADS.
+pub fn send_threads(n: Option<usize>) -> Result<Option<usize>, String> {
+    match n {
+        Some(0) => Err("invalid --send-threads '0': at least 1".into()),
+        Some(n) if n > MAX_SEND_THREADS => Err(format!(
+            "invalid --send-threads '{n}': at most {MAX_SEND_THREADS}"
+        )),
+        n => Ok(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_threads_between_1_and_the_cap() {
+        assert_eq!(send_threads(None), Ok(None));
+        assert_eq!(send_threads(Some(1)), Ok(Some(1)));
+        assert_eq!(send_threads(Some(64)), Ok(Some(64)));
+        assert!(send_threads(Some(0)).unwrap_err().contains("at least 1"));
+        assert!(send_threads(Some(65)).unwrap_err().contains("at most 64"));
+    }
 
     #[test]
     fn durations() {
