@@ -108,7 +108,25 @@ pub fn pair_space(
             targets.v4_len()
         )));
     }
-    Ok(PairSpace::new(targets, ports)?)
+    let space = PairSpace::new(targets, ports)?;
+    fits_in_memory(space.len(), crate::io::mem_available())?;
+    Ok(space)
+}
+
+/// The scan keeps one bit per pair (which have answered). Refused when that bitmap would
+/// take more than half of the memory the kernel says is available: the allocation would
+/// fail, or the OOM killer end the scan half-way.
+fn fits_in_memory(pairs: u64, available: Option<u64>) -> Result<(), CliError> {
+    let need = pairs.div_ceil(8);
+    match available {
+        Some(avail) if need > avail / 2 => Err(CliError::Input(format!(
+            "{pairs} pairs need {} MiB for their answer bitmap (one bit each), more than half of the {} MiB this machine has available; \
+             narrow the targets or ports, or scan them in parts",
+            need >> 20,
+            avail >> 20
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn open_output(path: &str) -> Result<File, CliError> {
@@ -195,4 +213,25 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     let summary = engine::run(&cfg, &mut sink, &mut progress, stop)?;
     say!("{summary}");
     Ok(if summary.interrupted { 130 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_bitmap_must_fit_in_half_the_available_memory() {
+        const GIB: u64 = 1 << 30;
+        // 2^33 pairs = 1 GiB of bits.
+        assert!(fits_in_memory(1 << 33, Some(2 * GIB)).is_ok());
+        let err = fits_in_memory((1 << 33) + 8, Some(2 * GIB)).unwrap_err();
+        assert!(
+            matches!(&err, CliError::Input(m) if m.contains("1024 MiB") && m.contains("2048 MiB")),
+            "{err}"
+        );
+        // The whole IPv4 space x all ports: 32 TiB of bits.
+        assert!(fits_in_memory(1 << 48, Some(24 * GIB)).is_err());
+        // Unknown memory: no guess, no refusal.
+        assert!(fits_in_memory(1 << 48, None).is_ok());
+    }
 }

@@ -10,6 +10,7 @@
 mod bpf;
 mod iface;
 mod loopback;
+mod meminfo;
 mod neigh;
 mod privilege;
 mod recv;
@@ -27,6 +28,7 @@ use crate::wire::FRAME_CAP;
 
 pub use iface::interface_exists;
 pub use loopback::{LoopbackGuard, enable_loopback_v4};
+pub use meminfo::mem_available;
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxStats, realtime_ns};
 pub use route::{find_path, is_on_link, loopback_v4_hint};
