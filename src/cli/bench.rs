@@ -5,7 +5,7 @@ use clap::Args;
 use nix::sys::resource::{UsageWho, getrusage};
 
 use super::net::{self, NetArgs};
-use super::scan::{default_send_threads, pair_space};
+use super::scan::{Sweep, default_send_threads, pair_space};
 use super::{CliError, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::{Progress, Sink};
@@ -17,18 +17,8 @@ Examples (on a test network only: bench sends as fast as it can):
   synprobe bench 198.18.0.0/16 -p 80 --duration 10s --gateway-mac 02:00:00:00:00:01
   synprobe bench 198.18.0.0/16 -p 80,443 --rate 200k --send-threads 1")]
 pub struct BenchArgs {
-    /// Targets, as for scan.
-    #[arg(required = true, value_name = "TARGET")]
-    pub targets: Vec<String>,
-    /// Ports, as for scan.
-    #[arg(
-        short = 'p',
-        long = "ports",
-        value_name = "PORTS",
-        required = true,
-        allow_hyphen_values = true
-    )]
-    pub ports: String,
+    #[command(flatten)]
+    pub sweep: Sweep,
     /// How long to send.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub duration: String,
@@ -66,7 +56,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     }
     let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
-    let space = pair_space(&a.targets, &a.ports, &[], None)?;
+    let space = pair_space(&a.sweep.targets, &a.sweep.ports, &[], None)?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     let (paths, _loopback) = net::resolve(&plan, &space.targets)?;
     let cfg = EngineConfig {

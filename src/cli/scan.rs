@@ -11,15 +11,9 @@ use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::{Filtered, Format, Printer, Progress, StateFilter};
 use crate::target::{PairSpace, PortList, TargetSet};
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  synprobe scan 198.18.0.0/16 -p 80,443 --rate 100k
-  synprobe scan @fleet.txt -p 22,80,8000-8100 --states all --format jsonl -o out.jsonl
-  synprobe scan 198.18.0.0/15 -p 443 --exclude 198.18.7.0/24 --rate max
-  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 1/2   # on machine one
-  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 2/2   # on machine two")]
-pub struct ScanArgs {
+/// What every sweep probes (scan and bench): the targets and the ports.
+#[derive(Args, Debug)]
+pub struct Sweep {
     /// Targets: addresses, CIDR blocks (198.18.0.0/16), ranges (198.18.0.1-198.18.0.9),
     /// nmap octet ranges (198.18.0-3.1-20, 198.18.*.1), host names (resolved once), or
     /// @FILE with one target per line (# comments).
@@ -34,6 +28,19 @@ pub struct ScanArgs {
         allow_hyphen_values = true
     )]
     pub ports: String,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  synprobe scan 198.18.0.0/16 -p 80,443 --rate 100k
+  synprobe scan @fleet.txt -p 22,80,8000-8100 --states all --format jsonl -o out.jsonl
+  synprobe scan 198.18.0.0/15 -p 443 --exclude 198.18.7.0/24 --rate max
+  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 1/2   # on machine one
+  synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 2/2   # on machine two")]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub sweep: Sweep,
     /// Probes per second over all send threads (suffixes k, M), or max.
     #[arg(long, value_name = "PPS|max", default_value = "10000")]
     pub rate: String,
@@ -169,7 +176,12 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     }
     let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
-    let space = pair_space(&a.targets, &a.ports, &a.exclude, a.exclude_file.as_deref())?;
+    let space = pair_space(
+        &a.sweep.targets,
+        &a.sweep.ports,
+        &a.exclude,
+        a.exclude_file.as_deref(),
+    )?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     // Opened now, so a bad path is bad input; emptied only once the run is sure to start,
     // so a run refused for a privilege or a route leaves an earlier results file intact.
