@@ -69,6 +69,32 @@ fn a_closed_output_ends_each_command_quietly() {
     );
     assert!(!err.contains("Broken pipe"), "scan: {err}");
 
+    // Silent pairs are reported after the last wait: the pipe closes during that list.
+    tb.iptables_tgt(&["-A", "INPUT", "-p", "tcp", "--dport", "84", "-j", "DROP"]);
+    let (rc, err) = with_reader_gone(
+        &tb,
+        &[
+            "scan",
+            "198.18.0.0/16",
+            "-p",
+            "84",
+            "--rate",
+            "100k",
+            "--retries",
+            "0",
+            "--wait",
+            "100ms",
+            "--states",
+            "filtered",
+        ],
+        1,
+    );
+    assert_eq!(rc, Some(0), "scan, silent pairs: {err}");
+    assert!(
+        err.contains("stopped: the output was closed"),
+        "scan, silent pairs: {err}"
+    );
+
     // The pipe is closed before check prints: it still exits 1, for 198.18.0.1:81.
     let (rc, err) = with_reader_gone(&tb, &["check", "198.18.0.1:80", "198.18.0.1:81"], 0);
     assert!(!err.contains("panicked"), "check: {err}");

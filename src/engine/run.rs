@@ -234,13 +234,21 @@ pub fn run_on<N: Network>(
                     rtt: None,
                 };
                 tally.add(&r);
-                sink.result(&r)?;
+                if let Err(e) = sink.result(&r) {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        return Err(e.into());
+                    }
+                    output_closed = true;
+                    break;
+                }
             }
         }
     }
-    match sink.finish() {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output_closed = true,
-        other => other?,
+    if !output_closed {
+        match sink.finish() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output_closed = true,
+            other => other?,
+        }
     }
 
     Ok(Summary {
