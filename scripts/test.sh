@@ -13,7 +13,7 @@ fi
 need_tools() {
     local missing=() pkg tool
     for pair in ip:iproute2 ss:iproute2 iptables:iptables ip6tables:iptables ncat:ncat \
-        setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump ethtool:ethtool; do
+        setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump ethtool:ethtool script:bsdutils; do
         tool=${pair%%:*}
         pkg=${pair#*:}
         if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ] && [ ! -x "/sbin/$tool" ]; then

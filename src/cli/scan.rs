@@ -220,7 +220,8 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         filter: states,
         inner: Printer::new(format, BufWriter::with_capacity(1 << 16, out)),
     };
-    let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal());
+    let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal())
+        .sharing_screen(a.output.is_none() && std::io::stdout().is_terminal());
     let stop = crate::io::interrupt_flag();
     let summary = engine::run(&cfg, &mut sink, &mut progress, stop)?;
     say!("{summary}");

@@ -169,6 +169,7 @@ pub fn run_on<N: Network>(
         loop {
             match out_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(batch) => {
+                    progress.hide();
                     for r in &batch {
                         tally.add(r);
                         if sink_err.is_none()
@@ -184,6 +185,12 @@ pub fn run_on<N: Network>(
                             }
                             stop.store(true, Ordering::Relaxed);
                         }
+                    }
+                    if progress.shares_screen() {
+                        // Out before the line comes back; a failing write shows at the
+                        // next result or at finish.
+                        let _ = sink.flush();
+                        progress.show();
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}

@@ -105,6 +105,10 @@ impl<W: Write> Sink for Printer<W> {
         }
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         if self.format == Format::Csv && !self.header_done {
             writeln!(self.out, "ip,port,state,reason,ttl,rtt_ms")?;

@@ -17,6 +17,11 @@ use crate::probe::{ProbeResult, State};
 /// Receives every verdict the engine reaches, each (ip, port) pair at most once.
 pub trait Sink {
     fn result(&mut self, r: &ProbeResult) -> io::Result<()>;
+    /// Push buffered results out now (before the progress line comes back on a shared
+    /// terminal).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -82,6 +87,9 @@ impl<S: Sink> Sink for Filtered<S> {
         } else {
             Ok(())
         }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
     fn finish(&mut self) -> io::Result<()> {
         self.inner.finish()

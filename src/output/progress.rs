@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct Progress {
     enabled: bool,
     drawn: bool,
+    /// Results go to the same terminal: the line is taken off while they are written.
+    shares_screen: bool,
+    last: String,
 }
 
 fn human_duration(d: Duration) -> String {
@@ -26,6 +29,35 @@ impl Progress {
         Progress {
             enabled,
             drawn: false,
+            shares_screen: false,
+            last: String::new(),
+        }
+    }
+
+    /// Results are printed to the terminal this line is drawn on (stdout and stderr both
+    /// a terminal): without care, a result would land at the end of the progress line.
+    pub fn sharing_screen(mut self, shared: bool) -> Self {
+        self.shares_screen = shared && self.enabled;
+        self
+    }
+
+    /// Whether results must be written between `hide` and `show` (and flushed there).
+    pub fn shares_screen(&self) -> bool {
+        self.shares_screen
+    }
+
+    /// Takes the line off the screen before results are written.
+    pub fn hide(&mut self) {
+        if self.shares_screen {
+            self.clear();
+        }
+    }
+
+    /// Puts the last line back once the results are out.
+    pub fn show(&mut self) {
+        if self.shares_screen && !self.last.is_empty() {
+            let last = std::mem::take(&mut self.last);
+            self.draw(&last);
         }
     }
 
@@ -68,6 +100,7 @@ impl Progress {
             let _ = write!(e, "\r\x1b[K{line}");
             let _ = e.flush();
             self.drawn = true;
+            self.last = line.to_string();
         }
     }
 
