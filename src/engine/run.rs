@@ -198,6 +198,11 @@ pub fn run_on<N: Network>(
             }
             let dt = last_draw.elapsed();
             if dt >= Duration::from_secs(1) {
+                // At most a second of results waits in a buffer: `tail -f` on the output
+                // sees them, and a second Ctrl-C (which kills) loses no more than that.
+                if !output_closed {
+                    let _ = sink.flush();
+                }
                 let now_sent = sent.load(Ordering::Relaxed);
                 let rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
                 last_sent = now_sent;
