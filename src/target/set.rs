@@ -89,10 +89,19 @@ impl TargetSet {
     /// Read an exclude file (one CIDR / address / range per line, `#` comments) into specs.
     /// A line may hold several specs separated by commas or spaces.
     pub fn read_exclude_file(path: &str) -> Result<Vec<String>, TargetError> {
-        Ok(spec::read_spec_file(path)?
-            .into_iter()
-            .map(|(_, tok)| tok)
-            .collect())
+        let tokens = spec::read_spec_file(path)?;
+        // A malformed entry is named with its line here; names are resolved later, with the
+        // rest of the excludes, so the check resolves nothing.
+        let no_lookup: Resolver = &|_| Ok(Vec::new());
+        for (line, tok) in &tokens {
+            if let Err(SpecError::Invalid(reason)) = spec::parse_token(tok, no_lookup) {
+                return Err(TargetError::Exclude(
+                    tok.clone(),
+                    format!("{reason} (in '{path}' line {line})"),
+                ));
+            }
+        }
+        Ok(tokens.into_iter().map(|(_, tok)| tok).collect())
     }
 
     pub fn len(&self) -> u64 {
@@ -657,5 +666,24 @@ mod tests {
         let at = format!("@{}", f.path());
         let s2 = set(&["198.18.0.0/24"], &[&at]).unwrap();
         assert_eq!(s2.ranges(), s.ranges());
+    }
+
+    #[test]
+    fn a_bad_exclude_file_entry_is_named_with_its_line() {
+        let f = TempFile::new(
+            "bad-excludes",
+            "198.18.0.0/30
+# ok
+db-1.internal bogus!
+",
+        );
+        let e = TargetSet::read_exclude_file(f.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid exclude 'bogus!': not an address, CIDR, range or host name (in '{}' line 3)",
+                f.path()
+            )
+        );
     }
 }
