@@ -12,29 +12,12 @@ fn scan_ipv6_open_and_closed() {
     let tb = Testbed::up();
     tb.listen(80);
     assert_eq!(tb.listening(80), (true, true), "listener on [::]:80 too");
-    let out = tb.synprobe(&[
-        "scan",
-        "2001:db8:1::1",
-        "-p",
-        "80,81",
-        "--states",
-        "all",
-        "--format",
-        "jsonl",
-        "--wait",
-        "1s",
-        "--no-progress",
-    ]);
-    let rows = rows_by_port(&out);
-    let got: Vec<(&str, u16, &str, &str)> = rows
-        .iter()
-        .map(|(ip, port, state, reason)| (ip.as_str(), *port, state.as_str(), reason.as_str()))
-        .collect();
+    let (out, got) = tb.scan_every_state("2001:db8:1::1", "80,81");
     assert_eq!(
         got,
         vec![
-            ("2001:db8:1::1", 80, "open", "syn-ack"),
-            ("2001:db8:1::1", 81, "closed", "rst")
+            "2001:db8:1::1 80 open syn-ack".to_string(),
+            "2001:db8:1::1 81 closed rst".to_string()
         ],
         "{}",
         describe(&out)
@@ -57,10 +40,7 @@ fn scan_ipv6_text_uses_brackets() {
         "1s",
         "--no-progress",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let stdout = stdout_of(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    let lines = result_lines(&out, 0, 1);
     assert!(
         lines[0].starts_with("[2001:db8:1::1]:80 open syn-ack"),
         "{}",
@@ -82,10 +62,7 @@ fn check_ipv6_healthy_and_unhealthy() {
         "--timeout",
         "1s",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stdout = stdout_of(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", describe(&out));
+    let lines = result_lines(&out, 1, 2);
     assert!(
         lines[0].starts_with("[2001:db8:1::1]:80 healthy: SYN-ACK in "),
         "{}",

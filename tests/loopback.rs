@@ -48,29 +48,12 @@ fn scan_loopback_open_and_closed() {
     let tb = Testbed::up_loopback();
     tb.listen(OPEN);
     let ports = format!("{OPEN},{CLOSED}");
-    let out = tb.synprobe(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &ports,
-        "--states",
-        "all",
-        "--format",
-        "jsonl",
-        "--wait",
-        "1s",
-        "--no-progress",
-    ]);
-    let rows = rows_by_port(&out);
-    let got: Vec<(&str, u16, &str, &str)> = rows
-        .iter()
-        .map(|(ip, port, state, reason)| (ip.as_str(), *port, state.as_str(), reason.as_str()))
-        .collect();
+    let (out, got) = tb.scan_every_state("127.0.0.1", &ports);
     assert_eq!(
         got,
         vec![
-            ("127.0.0.1", OPEN, "open", "syn-ack"),
-            ("127.0.0.1", CLOSED, "closed", "rst")
+            format!("127.0.0.1 {OPEN} open syn-ack"),
+            format!("127.0.0.1 {CLOSED} closed rst")
         ],
         "{}",
         describe(&out)

@@ -135,10 +135,7 @@ fn scan_text_default_shows_only_open() {
     }
     let tb = origin_testbed();
     let out = tb.synprobe(&["scan", HOST, "-p", "80,81,83,84,85", "--wait", "1s"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let stdout = stdout_of(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "default --states open: {}", describe(&out));
+    let lines = result_lines(&out, 0, 1);
     assert!(
         lines[0].starts_with("198.18.0.1:80 open syn-ack ttl=64 rtt="),
         "{}",
@@ -154,10 +151,7 @@ fn check_listener_is_healthy() {
     }
     let tb = origin_testbed();
     let out = tb.synprobe(&["check", "198.18.0.1:80", "--timeout", "1s"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let stdout = stdout_of(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    let lines = result_lines(&out, 0, 1);
     assert!(
         lines[0].starts_with("198.18.0.1:80 healthy: SYN-ACK in "),
         "{}",
@@ -248,10 +242,7 @@ fn check_json_objects_in_order() {
     args.extend(CHECK_TARGETS);
     args.extend(["--timeout", "1s", "--json"]);
     let out = tb.synprobe(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stdout = stdout_of(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 7, "{}", describe(&out));
+    let lines = result_lines(&out, 1, 7);
     let keys = [
         "target", "ip", "port", "healthy", "state", "reason", "rtt_ms", "detail",
     ];
@@ -278,7 +269,7 @@ fn check_json_objects_in_order() {
             .unwrap_or("")
             .to_string()
     };
-    let d0: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let d0: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     let d0 = d0["detail"].as_str().unwrap_or_default().to_string();
     assert!(
         d0.starts_with("SYN-ACK in ") && d0.ends_with(" ms, something is listening"),

@@ -75,42 +75,59 @@ fn assert_complete(
     );
 }
 
+/// Listeners on 80 and 443, then a scan of `base/prefix` x 80,81,443,444 at `rate`
+/// reporting every state in `format`: exit 0 and every pair exactly once with its state.
+/// Returns the run for further checks.
+fn sweep_every_state(
+    base: Ipv4Addr,
+    prefix: u8,
+    rate: &str,
+    format: &str,
+    limit: Duration,
+) -> std::process::Output {
+    let _heavy = heavy_lock();
+    let tb = Testbed::up();
+    tb.listen(80);
+    tb.listen(443);
+    let net = format!("{base}/{prefix}");
+    let out = tb.synprobe_within(
+        &[
+            "scan",
+            &net,
+            "-p",
+            "80,81,443,444",
+            "--rate",
+            rate,
+            "--states",
+            "all",
+            "--format",
+            format,
+            "--wait",
+            "2s",
+            "--no-progress",
+        ],
+        limit,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let rows = match format {
+        "csv" => parse_csv(&stdout_of(&out)),
+        _ => parse_jsonl(&stdout_of(&out)),
+    };
+    assert_complete(&rows, base, prefix, &[80, 443], &[81, 444], &out);
+    out
+}
+
 #[test]
 fn slash16_jsonl_at_100k_pps_every_pair_once() {
     if !require_root() {
         return;
     }
-    let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    tb.listen(80);
-    tb.listen(443);
-    let out = tb.synprobe_within(
-        &[
-            "scan",
-            "198.18.0.0/16",
-            "-p",
-            "80,81,443,444",
-            "--rate",
-            "100000",
-            "--states",
-            "all",
-            "--format",
-            "jsonl",
-            "--wait",
-            "2s",
-            "--no-progress",
-        ],
-        Duration::from_secs(180),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let rows = parse_jsonl(&stdout_of(&out));
-    assert_complete(
-        &rows,
+    let out = sweep_every_state(
         Ipv4Addr::new(198, 18, 0, 0),
         16,
-        &[80, 443],
-        &[81, 444],
-        &out,
+        "100000",
+        "jsonl",
+        Duration::from_secs(180),
     );
     let err = stderr_of(&out);
     assert_eq!(
@@ -135,37 +152,12 @@ fn slash20_csv_every_pair_once() {
     if !require_root() {
         return;
     }
-    let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    tb.listen(80);
-    tb.listen(443);
-    let out = tb.synprobe_within(
-        &[
-            "scan",
-            "198.18.16.0/20",
-            "-p",
-            "80,81,443,444",
-            "--rate",
-            "50000",
-            "--states",
-            "all",
-            "--format",
-            "csv",
-            "--wait",
-            "2s",
-            "--no-progress",
-        ],
-        Duration::from_secs(120),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let rows = parse_csv(&stdout_of(&out));
-    assert_complete(
-        &rows,
+    sweep_every_state(
         Ipv4Addr::new(198, 18, 16, 0),
         20,
-        &[80, 443],
-        &[81, 444],
-        &out,
+        "50000",
+        "csv",
+        Duration::from_secs(120),
     );
 }
 
@@ -174,36 +166,11 @@ fn slash18_at_max_rate_every_pair_once() {
     if !require_root() {
         return;
     }
-    let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    tb.listen(80);
-    tb.listen(443);
-    let out = tb.synprobe_within(
-        &[
-            "scan",
-            "198.18.64.0/18",
-            "-p",
-            "80,81,443,444",
-            "--rate",
-            "max",
-            "--states",
-            "all",
-            "--format",
-            "jsonl",
-            "--wait",
-            "2s",
-            "--no-progress",
-        ],
-        Duration::from_secs(180),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let rows = parse_jsonl(&stdout_of(&out));
-    assert_complete(
-        &rows,
+    sweep_every_state(
         Ipv4Addr::new(198, 18, 64, 0),
         18,
-        &[80, 443],
-        &[81, 444],
-        &out,
+        "max",
+        "jsonl",
+        Duration::from_secs(180),
     );
 }

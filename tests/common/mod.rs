@@ -356,6 +356,29 @@ impl Testbed {
         run_bounded(&mut cmd, timeout)
     }
 
+    /// `scan TARGET -p PORTS --states all --format jsonl` (exit 0 asserted); returns the run
+    /// and its rows as "ip port state reason", by port.
+    pub fn scan_every_state(&self, target: &str, ports: &str) -> (Output, Vec<String>) {
+        let out = self.synprobe(&[
+            "scan",
+            target,
+            "-p",
+            ports,
+            "--states",
+            "all",
+            "--format",
+            "jsonl",
+            "--wait",
+            "1s",
+            "--no-progress",
+        ]);
+        let rows = rows_by_port(&out)
+            .into_iter()
+            .map(|(ip, port, state, reason)| format!("{ip} {port} {state} {reason}"))
+            .collect();
+        (out, rows)
+    }
+
     /// Half-open connections the target holds right now.
     pub fn syn_recv_count(&self) -> usize {
         let out = run_ok(&mut Self::ns_cmd(
@@ -435,6 +458,14 @@ pub const UNPRIVILEGED: [&str; 6] = [
     "--inh-caps=-all",
     "--bounding-set=-all",
 ];
+
+/// Asserts the exit code and the number of stdout lines; returns those lines.
+pub fn result_lines(out: &Output, code: i32, count: usize) -> Vec<String> {
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
+    let lines: Vec<String> = stdout_of(out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), count, "{}", describe(out));
+    lines
+}
 
 pub fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
