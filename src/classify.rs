@@ -1,11 +1,11 @@
 //! From a received frame to a candidate reply: parse it with checked views and say what kind
-//! of answer to a SYN it is. Validation against the cookie happens in the engine.
+//! of answer to a SYN it is. What a reply proves (the cookie check) is `proof`'s business.
 
 use std::net::IpAddr;
 
 use crate::probe::{Reason, Unreachable};
 use crate::wire::{EthernetFrame, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpPacket};
-use crate::wire::{ethernet, icmp, ipv4, ipv6, tcp};
+use crate::wire::{checksum, ethernet, icmp, ipv4, ipv6, tcp};
 
 /// A frame that answers (or claims to answer) one of our SYNs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,11 +16,16 @@ pub struct Reply {
     /// Our side as the reply names it.
     pub local: IpAddr,
     pub local_port: u16,
-    /// The value that must equal our cookie's sequence number: ack - 1 for a SYN-ACK or RST,
-    /// the quoted sequence number for an ICMP error. `None` for a bare SYN (nothing to check).
+    /// The value that must equal our cookie's sequence number: ack - 1 for a SYN-ACK, an RST
+    /// or the ACK that completes a split handshake, the quoted sequence number for an ICMP
+    /// error. `None` for a bare SYN and an RST without ACK: they echo nothing.
     pub echoed_seq: Option<u32>,
+    /// The reply's own sequence number (what a split-handshake SYN-ACK acknowledges).
+    pub seq: u32,
     /// The reply's own acknowledgement number (the teardown RST's sequence number).
     pub ack: u32,
+    /// `Reason::Syn` is a split handshake: a bare SYN when `echoed_seq` is `None`, the final
+    /// ACK answering our SYN-ACK when it is `Some`.
     pub reason: Reason,
     /// TTL / hop limit of the reply's IP header.
     pub ttl: u8,
@@ -29,7 +34,8 @@ pub struct Reply {
 }
 
 /// Parse an ethernet frame. `None` for anything that is not a TCP reply to a SYN (SYN-ACK,
-/// RST, bare SYN) or an ICMP/ICMPv6 destination-unreachable quoting a TCP segment. Never
+/// RST, bare SYN, the ACK of a split handshake) or an ICMP/ICMPv6 destination-unreachable
+/// quoting a TCP segment. Checksums are not looked at here (see [`checksums_ok`]). Never
 /// panics, whatever the bytes.
 pub fn parse_reply(frame: &[u8]) -> Option<Reply> {
     let eth = EthernetFrame::new_checked(frame).ok()?;
@@ -112,6 +118,10 @@ fn tcp_reply(src: IpAddr, dst: IpAddr, ttl: u8, seg: &[u8]) -> Option<Reply> {
         (Reason::SynAck, Some(echoed))
     } else if t.syn() {
         (Reason::Syn, None)
+    } else if t.ack() && !t.fin() {
+        // The last step of a split handshake: the target acknowledges the SYN-ACK with which we
+        // answered its bare SYN, whose sequence number was our cookie.
+        (Reason::Syn, Some(echoed))
     } else {
         return None;
     };
@@ -121,6 +131,7 @@ fn tcp_reply(src: IpAddr, dst: IpAddr, ttl: u8, seg: &[u8]) -> Option<Reply> {
         local: dst,
         local_port: t.dst_port(),
         echoed_seq,
+        seq: t.seq_number(),
         ack,
         reason,
         ttl,
@@ -138,6 +149,7 @@ fn icmp_reply(kind: Unreachable, ttl: u8, quoted: (IpAddr, IpAddr, &[u8])) -> Op
         local,
         local_port: sport,
         echoed_seq: Some(seq),
+        seq: 0,
         ack: 0,
         reason: Reason::Icmp(kind),
         ttl,
@@ -145,11 +157,56 @@ fn icmp_reply(kind: Unreachable, ttl: u8, quoted: (IpAddr, IpAddr, &[u8])) -> Op
     })
 }
 
+/// Whether the IP header checksum (IPv4) and the TCP, ICMP or ICMPv6 checksum of a frame
+/// hold. A frame that does not parse as far fails. The receiver asks only when the kernel
+/// has not vouched for the frame: a frame built on this host (veth, lo) reaches a packet
+/// socket before its checksum is filled in, and a NIC may have checked it already.
+pub fn checksums_ok(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let sums_to_ones =
+        |acc: u64, data: &[u8]| checksum::fold(checksum::add_bytes(acc, data)) == 0xffff;
+    match eth.ethertype() {
+        ethernet::ETHERTYPE_IPV4 => {
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                return false;
+            };
+            let body = ip.payload();
+            ip.verify_checksum()
+                && match ip.protocol() {
+                    ipv4::PROTO_TCP => TcpPacket::new_checked(body)
+                        .is_ok_and(|t| t.verify_checksum_v4(ip.src_addr(), ip.dst_addr())),
+                    ipv4::PROTO_ICMP => sums_to_ones(0, body),
+                    _ => false,
+                }
+        }
+        ethernet::ETHERTYPE_IPV6 => {
+            let Ok(ip) = Ipv6Packet::new_checked(eth.payload()) else {
+                return false;
+            };
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            match ip.upper_layer() {
+                Some((ipv6::NEXT_TCP, seg)) => {
+                    TcpPacket::new_checked(seg).is_ok_and(|t| t.verify_checksum_v6(src, dst))
+                }
+                Some((ipv6::NEXT_ICMPV6, body)) => {
+                    let pseudo =
+                        checksum::pseudo_v6(src, dst, ipv6::NEXT_ICMPV6, body.len() as u32);
+                    sums_to_ones(pseudo, body)
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::testdata::{RST_ACK_V4, RST_ACK_V6, Rng, SYN_ACK_V4, SYN_V4, SYN_V6, hex};
-    use crate::wire::{FRAME_CAP, RstFields, SynFields, SynParams, SynTemplate, build_rst};
+    use crate::wire::{ControlFields, FRAME_CAP, SynFields, SynParams, SynTemplate, build_control};
     use pnet::packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
     use pnet::packet::icmp::{self as picmp, IcmpCode, IcmpTypes, MutableIcmpPacket};
     use pnet::packet::icmpv6::{self as picmpv6, Icmpv6Code, Icmpv6Types, MutableIcmpv6Packet};
@@ -366,6 +423,7 @@ mod tests {
                 local: lo,
                 local_port: 59224,
                 echoed_seq: Some(588051390),
+                seq: 3434255877,
                 ack: 588051391,
                 reason: Reason::SynAck,
                 ttl: 64,
@@ -395,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn bare_syn_is_open_without_check() {
+    fn bare_syn_echoes_nothing() {
         for f in [
             hex(SYN_V4),
             hex(SYN_V6),
@@ -435,6 +493,7 @@ mod tests {
                         local: ip(me),
                         local_port: 40000,
                         echoed_seq: Some(0xcafe_f00d),
+                        seq: 0x1111_2222,
                         ack: 0xcafe_f00e,
                         reason: Reason::SynAck,
                         ttl: 57,
@@ -462,18 +521,9 @@ mod tests {
         );
         // Our own teardown RST parses the same way.
         let mut out = [0u8; FRAME_CAP];
-        let n = build_rst(
+        let n = build_control(
             &mut out,
-            &RstFields {
-                src_mac: [0; 6],
-                dst_mac: [0; 6],
-                src: ip(ME4),
-                dst: ip(TARGET4),
-                sport: 40000,
-                dport: 443,
-                seq: 5,
-                ttl: 64,
-            },
+            &ControlFields::rst(([0; 6], [0; 6]), ip(ME4), ip(TARGET4), (40000, 443), 5, 64),
         );
         let r = parse_reply(&out[..n]).unwrap();
         assert_eq!(
@@ -483,13 +533,26 @@ mod tests {
     }
 
     #[test]
+    fn an_ack_is_the_end_of_a_split_handshake() {
+        for (target, me) in [(TARGET4, ME4), (TARGET6, ME6)] {
+            for flags in [TcpFlags::ACK, TcpFlags::PSH | TcpFlags::ACK] {
+                let r =
+                    parse_reply(&tcp_frame(target, me, flags, 0xcafe_f00e, None, false)).unwrap();
+                assert_eq!(
+                    (r.reason, r.echoed_seq, r.seq, r.ack),
+                    (Reason::Syn, Some(0xcafe_f00d), 0x1111_2222, 0xcafe_f00e)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn other_tcp_is_not_a_reply() {
         for flags in [
-            TcpFlags::ACK,
             TcpFlags::FIN | TcpFlags::ACK,
-            TcpFlags::PSH | TcpFlags::ACK,
             0,
             TcpFlags::FIN,
+            TcpFlags::PSH,
         ] {
             assert_eq!(
                 parse_reply(&tcp_frame(TARGET4, ME4, flags, 1, None, false)),
@@ -527,6 +590,7 @@ mod tests {
                         local: ip(me),
                         local_port: 40000,
                         echoed_seq: Some(0xcafe_f00d),
+                        seq: 0,
                         ack: 0,
                         reason: Reason::Icmp(kind),
                         ttl: 60,
@@ -582,6 +646,36 @@ mod tests {
         let mut f = tcp_frame(TARGET4, ME4, TcpFlags::SYN | TcpFlags::ACK, 1, None, false);
         f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
         assert_eq!(parse_reply(&f), None);
+    }
+
+    #[test]
+    fn checksums_are_checked_for_every_kind() {
+        // The first five frames of the corpus were captured on lo, where the kernel leaves
+        // checksums partial (it fills them in only on the way to a wire): the receiver never
+        // asks `checksums_ok` about such frames. The rest are built with full checksums.
+        let mut frames = corpus().split_off(5);
+        frames.push(tcp_frame(TARGET4, ME4, TcpFlags::ACK, 5, None, true));
+        for f in &frames {
+            assert!(checksums_ok(f), "{} bytes", f.len());
+        }
+        // One flipped bit anywhere past the ethernet header breaks a checksum (the IPv6
+        // header has none of its own, but its addresses are in the pseudo-header).
+        for f in &frames {
+            let ip_at = if f[12..14] == [0x81, 0x00] { 18 } else { 14 };
+            let ip_v6 = f[ip_at] >> 4 == 6;
+            // Bytes a flip may not touch: the IPv6 version/class/flow word and hop limit
+            // are in no checksum; the TTL is, through the IPv4 header checksum.
+            let skip = |i: usize| ip_v6 && (i < ip_at + 4 || i == ip_at + 7);
+            for i in (ip_at..f.len()).filter(|&i| !skip(i)) {
+                let mut g = f.clone();
+                g[i] ^= 0x10;
+                if parse_reply(&g).is_some() {
+                    assert!(!checksums_ok(&g), "byte {i} of a {}-byte frame", f.len());
+                }
+            }
+        }
+        assert!(!checksums_ok(&[]));
+        assert!(!checksums_ok(&hex(SYN_ACK_V4)[..40]));
     }
 
     /// Valid frames of every kind, to truncate and mutate.

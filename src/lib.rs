@@ -2,7 +2,7 @@
 //! connection.
 //!
 //! The crate is split into a pure core that never touches a socket or a clock
-//! (`target`, `permute`, `cookie`, `wire`, `classify`, `pacer`, `probe`), an I/O module
+//! (`target`, `permute`, `cookie`, `wire`, `classify`, `proof`, `pacer`, `probe`), an I/O module
 //! that holds every `unsafe` (`io`), the engine that drives both (`engine`), and the
 //! presentation layer (`output`, `cli`).
 #![deny(unsafe_code)]
@@ -16,5 +16,6 @@ pub mod output;
 pub mod pacer;
 pub mod permute;
 pub mod probe;
+pub mod proof;
 pub mod target;
 pub mod wire;

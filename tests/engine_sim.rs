@@ -13,7 +13,7 @@ use synprobe::cookie::{CookieKey, SourcePorts};
 use synprobe::engine::{
     Capture, EngineConfig, Network, Paths, Schedule, SynShape, Transmit, run_on,
 };
-use synprobe::io::{FrameBatch, IoError, Link, NetPath, RxFilter, RxStats, realtime_ns};
+use synprobe::io::{FrameBatch, IoError, Link, NetPath, RxFilter, RxMeta, RxStats, realtime_ns};
 use synprobe::output::{Collect, Progress, Summary};
 use synprobe::probe::{Reason, State, Unreachable};
 use synprobe::target::{PairSpace, PortList, TargetSet};
@@ -27,9 +27,17 @@ fn truth(port: u16) -> Reason {
         80 => Reason::SynAck,
         81 => Reason::Rst,
         85 => Reason::Icmp(Unreachable::Port),
-        _ => Reason::NoResponse, // 84: a DROP rule
+        SPLIT => Reason::Syn,
+        _ => Reason::NoResponse, // 84: a DROP rule; REPLAY: a bare SYN proves nothing
     }
 }
+
+/// A split-handshake host: answers a SYN with a bare SYN, and our SYN-ACK with the final ACK.
+const SPLIT: u16 = 86;
+/// Answers a SYN with a bare SYN but never completes the handshake (a replaying forger).
+const REPLAY: u16 = 87;
+/// The sequence number of the simulated target's bare SYNs.
+const THEIR_SEQ: u32 = 0x5eed_0000;
 
 #[derive(Default, Clone, Copy)]
 struct Faults {
@@ -50,6 +58,9 @@ struct World {
     syns: AtomicU64,
     teardown_rsts: AtomicU64,
     forged: AtomicU64,
+    bare_syns: AtomicU64,
+    /// SYN-ACKs the engine sent in answer to bare SYNs.
+    syn_acks: AtomicU64,
 }
 
 impl World {
@@ -74,12 +85,27 @@ impl World {
             self.teardown_rsts.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        assert_eq!(flags, 0x02, "the engine sends bare SYNs and RSTs only");
+        let dport = u16::from_be_bytes([f[TCP + 2], f[TCP + 3]]);
+        if flags == 0x12 {
+            self.syn_acks.fetch_add(1, Ordering::Relaxed);
+            let ack = u32::from_be_bytes(f[TCP + 8..TCP + 12].try_into().unwrap());
+            assert_eq!(ack, THEIR_SEQ + 1, "a SYN-ACK acknowledges our bare SYN");
+            if dport == SPLIT {
+                self.deliver(tcp_reply(f, 0x10, false));
+            }
+            return;
+        }
+        assert_eq!(flags, 0x02, "the engine sends SYNs, RSTs and SYN-ACKs only");
         self.syns.fetch_add(1, Ordering::Relaxed);
         if self.lost() {
             return;
         }
-        let dport = u16::from_be_bytes([f[TCP + 2], f[TCP + 3]]);
+        if dport == SPLIT || dport == REPLAY {
+            self.bare_syns.fetch_add(1, Ordering::Relaxed);
+            let mut syn = tcp_reply(f, 0x02, false);
+            syn[TCP + 4..TCP + 8].copy_from_slice(&THEIR_SEQ.to_be_bytes());
+            return self.deliver(syn);
+        }
         let reply = match truth(dport) {
             Reason::SynAck => tcp_reply(f, 0x12, true),
             Reason::Rst => tcp_reply(f, 0x14, false),
@@ -177,7 +203,11 @@ impl Transmit for SimTx {
 }
 
 impl Capture for SimRx {
-    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[u8], RxMeta),
+    ) -> Result<usize, IoError> {
         let q = self.0.queue.lock().unwrap();
         let (mut q, _) = self
             .0
@@ -187,7 +217,12 @@ impl Capture for SimRx {
         let frames: Vec<Vec<u8>> = q.drain(..).collect();
         drop(q);
         for fr in &frames {
-            f(fr, realtime_ns());
+            // The simulated target fills in no checksums, like a frame built on this host.
+            let meta = RxMeta {
+                ns: realtime_ns(),
+                checksum_vouched: true,
+            };
+            f(fr, meta);
         }
         Ok(frames.len())
     }
@@ -208,6 +243,10 @@ impl Network for SimNet {
 }
 
 fn config(targets: &str, retries: u32, threads: usize) -> EngineConfig {
+    config_ports(targets, "80,81,84,85", retries, threads)
+}
+
+fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> EngineConfig {
     let link = Link {
         name: "sim0".into(),
         index: 1,
@@ -221,13 +260,14 @@ fn config(targets: &str, retries: u32, threads: usize) -> EngineConfig {
     };
     let space = PairSpace::new(
         TargetSet::parse(&[targets.to_string()], &[]).unwrap(),
-        PortList::parse("80,81,84,85").unwrap(),
+        PortList::parse(ports).unwrap(),
     )
     .unwrap();
     EngineConfig {
         space,
         seed: 7,
         key: CookieKey::from_seed(99),
+        ts_offset: 12345,
         source_ports: SourcePorts::DEFAULT,
         rate: Some(200_000.0),
         schedule: Schedule::Rounds {
@@ -342,6 +382,30 @@ fn forged_replies_are_ignored_and_counted() {
     );
 }
 
+/// A bare SYN opens nothing by itself: the host that completes the handshake we answer with
+/// is open (reason syn) and torn down; the one that only ever sends bare SYNs stays silent.
+#[test]
+fn a_split_handshake_opens_only_when_completed() {
+    let cfg = config_ports("198.18.0.0/26", "86,87", 1, 2);
+    let (results, s, world) = run_sim(&cfg, Faults::default());
+    for ((_, port), reason) in by_pair(&results, 128) {
+        assert_eq!(reason, truth(port), "port {port}");
+    }
+    assert_eq!((s.open, s.filtered), (64, 64));
+    // Every bare SYN is counted as unverified, and each got exactly one SYN-ACK.
+    let bare = world.bare_syns.load(Ordering::Relaxed);
+    assert_eq!(bare, 64 + 64 * 2, "the replaying pairs are probed twice");
+    assert_eq!(s.unverified_syns, bare);
+    assert_eq!(s.challenges, bare);
+    assert_eq!(world.syn_acks.load(Ordering::Relaxed), bare);
+    assert_eq!(
+        world.teardown_rsts.load(Ordering::Relaxed),
+        64,
+        "one RST per open port"
+    );
+    assert_eq!((s.matched, s.ignored), (64, 0));
+}
+
 #[test]
 fn repeated_replies_are_reported_once_and_torn_down_each_time() {
     let cfg = config("198.18.0.0/26", 1, 1);
@@ -420,7 +484,7 @@ struct DeadRxNet(Arc<World>);
 struct DeadRx;
 
 impl Capture for DeadRx {
-    fn poll(&mut self, _: Duration, _: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+    fn poll(&mut self, _: Duration, _: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, IoError> {
         Err(IoError::Os {
             what: "simulated receive".into(),
             source: std::io::Error::other("link gone"),

@@ -6,12 +6,16 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     base: Instant,
+    /// Added to every TCP timestamp, as Linux adds a random offset per connection, so the
+    /// value tells an observer nothing about this host's clock.
+    ts_offset: u32,
 }
 
 impl Clock {
-    pub fn start() -> Self {
+    pub fn start(ts_offset: u32) -> Self {
         Clock {
             base: Instant::now(),
+            ts_offset,
         }
     }
 
@@ -19,11 +23,12 @@ impl Clock {
         self.base.elapsed().as_nanos() as u64
     }
 
-    /// The TCP timestamp we send: microseconds on the clock the kernel stamps received
-    /// frames with (CLOCK_REALTIME), wrapping every 71 minutes. The target echoes it, so a
-    /// reply carries its own send time and the RTT needs no table.
-    pub fn tsval(&self) -> u32 {
-        (crate::io::realtime_ns() / 1000) as u32
+    /// The TCP timestamp of a SYN sent at `realtime_ns` (the clock the kernel stamps received
+    /// frames with): milliseconds plus the run's offset, as a Linux client's. The target
+    /// echoes it, so a reply carries its send time to the millisecond without a table.
+    pub fn tsval_at(&self, realtime_ns: u64) -> u32 {
+        self.ts_offset
+            .wrapping_add((realtime_ns / 1_000_000) as u32)
     }
 
     /// Sleep until `deadline_ns`; sleeps coarsely, then spins the last stretch, because
@@ -43,5 +48,18 @@ impl Clock {
                 std::hint::spin_loop();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_count_milliseconds_from_the_offset() {
+        let c = Clock::start(u32::MAX - 1);
+        assert_eq!(c.tsval_at(0), u32::MAX - 1);
+        assert_eq!(c.tsval_at(999_999), u32::MAX - 1);
+        assert_eq!(c.tsval_at(3_000_000), 1); // wraps like a Linux TSval
     }
 }

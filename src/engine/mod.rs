@@ -93,6 +93,8 @@ pub struct EngineConfig {
     pub space: PairSpace,
     pub seed: u64,
     pub key: CookieKey,
+    /// Added to every TCP timestamp we send (drawn apart from the key, which it must not leak).
+    pub ts_offset: u32,
     pub source_ports: SourcePorts,
     /// Probes per second over all send threads; `None` = as fast as possible.
     pub rate: Option<f64>,
@@ -126,6 +128,7 @@ impl EngineConfig {
             space,
             seed: key.k0 ^ key.k1.rotate_left(17),
             key,
+            ts_offset: CookieKey::random().k0 as u32,
             source_ports,
             rate,
             schedule,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::io::{FrameBatch, IoError, Link, Receiver, RxFilter, RxStats, Sender};
+use crate::io::{FrameBatch, IoError, Link, Receiver, RxFilter, RxMeta, RxStats, Sender};
 
 /// Hands batches of frames to the network.
 pub trait Transmit: Send {
@@ -12,9 +12,13 @@ pub trait Transmit: Send {
     fn send(&mut self, batch: &mut FrameBatch) -> Result<usize, IoError>;
 }
 
-/// Delivers received frames with their receive time (CLOCK_REALTIME ns).
+/// Delivers received frames with their receive time and checksum status.
 pub trait Capture: Send {
-    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError>;
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[u8], RxMeta),
+    ) -> Result<usize, IoError>;
     fn stats(&mut self) -> RxStats;
 }
 
@@ -38,7 +42,11 @@ impl Transmit for Sender {
 }
 
 impl Capture for Receiver {
-    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[u8], RxMeta),
+    ) -> Result<usize, IoError> {
         Receiver::poll(self, timeout, f)
     }
     fn stats(&mut self) -> RxStats {

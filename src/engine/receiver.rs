@@ -1,5 +1,7 @@
-//! The receive thread: frames from the ring, checked parse, cookie check, dedup, teardown
-//! RST for every SYN-ACK, and verdicts out to the driver in batches.
+//! The receive thread: frames from the ring, checked parse, checksum check where the kernel
+//! has not vouched, the proof check (`proof::judge`), dedup, a teardown RST for every open
+//! port, a SYN-ACK answering every bare SYN that may be a split handshake, and verdicts out
+//! to the driver in batches.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,18 +9,28 @@ use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use super::net::{Capture, Transmit};
-use super::{EngineConfig, SendTimes, Tracker};
-use crate::classify::{Reply, parse_reply};
-use crate::io::{FrameBatch, IoError, RxStats};
-use crate::probe::{ProbeResult, Reason};
-use crate::wire::{RstFields, build_rst};
+use super::{Clock, EngineConfig, SendTimes, Tracker};
+use crate::classify::{Reply, checksums_ok, parse_reply};
+use crate::io::{FrameBatch, IoError, RxMeta, RxStats};
+use crate::pacer::Pacer;
+use crate::probe::ProbeResult;
+use crate::proof::{Verdict, judge};
+use crate::wire::{ControlFields, build_control, tcp};
 
 /// Counters the receive thread keeps (read by the driver for progress and the summary).
 #[derive(Default)]
 pub struct RxCounters {
     pub matched: AtomicU64,
     pub duplicates: AtomicU64,
+    /// Frames that proved nothing, bare SYNs and bad checksums apart.
     pub ignored: AtomicU64,
+    /// Bare SYNs: answered or not, never proof on their own.
+    pub unverified_syns: AtomicU64,
+    pub bad_checksums: AtomicU64,
+    /// SYN-ACKs sent in answer to bare SYNs.
+    pub challenges: AtomicU64,
+    /// Challenges the senders have not yet taken out of their rate budget.
+    pub challenge_debt: AtomicU64,
     pub rsts: AtomicU64,
 }
 
@@ -27,6 +39,7 @@ pub struct RxTask<'a> {
     pub tracker: &'a Tracker,
     pub times: &'a SendTimes,
     pub counters: &'a RxCounters,
+    pub clock: Clock,
     /// Set by the driver when listening is over.
     pub done: &'a AtomicBool,
     pub out: SyncSender<Vec<ProbeResult>>,
@@ -34,26 +47,21 @@ pub struct RxTask<'a> {
 
 /// Replies older than this cannot be ours: a TSecr that far back is a wrapped or forged one.
 const MAX_RTT_US: u32 = 120_000_000;
+/// Control segments (RSTs, SYN-ACKs) per kernel call.
+const CONTROL_BATCH: usize = 64;
+
+/// What one receive loop carries from frame to frame.
+struct RxState {
+    control: FrameBatch,
+    results: Vec<ProbeResult>,
+    pending_err: Option<IoError>,
+    /// Keeps split-handshake SYN-ACKs inside the scan's rate, whatever a forger sends.
+    challenge_pacer: Pacer,
+}
 
 impl RxTask<'_> {
-    /// Does the reply carry our cookie? Only then does it count.
-    fn is_ours(&self, r: &Reply) -> bool {
-        let (k, ports) = (&self.cfg.key, self.cfg.source_ports);
-        match r.echoed_seq {
-            Some(_) => k.verify(
-                r.local,
-                r.target,
-                r.target_port,
-                ports,
-                r.local_port,
-                r.echoed_seq,
-            ),
-            // A bare SYN (split handshake) echoes nothing; only its port can be checked.
-            None => {
-                r.reason == Reason::Syn
-                    && k.verify_port(r.local, r.target, r.target_port, ports, r.local_port)
-            }
-        }
+    fn count(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (our MAC, the next hop's MAC) for a frame to `ip`.
@@ -61,10 +69,137 @@ impl RxTask<'_> {
         Some((self.cfg.paths.link().mac, self.cfg.next_hop_mac(ip)?))
     }
 
+    /// Queue a control segment answering `r`; sends a full batch at once.
+    fn answer(
+        &self,
+        st: &mut RxState,
+        tx: &mut impl Transmit,
+        r: &Reply,
+        seq: u32,
+        ack: Option<u32>,
+    ) {
+        let Some(macs) = self.macs(r.target) else {
+            return;
+        };
+        let rst = ControlFields::rst(
+            macs,
+            r.local,
+            r.target,
+            (r.local_port, r.target_port),
+            seq,
+            self.cfg.shape.ttl,
+        );
+        let f = match ack {
+            Some(ack) => ControlFields {
+                ack,
+                flags: tcp::FLAG_SYN | tcp::FLAG_ACK,
+                ..rst
+            },
+            None => rst,
+        };
+        st.control.push_with(|buf| build_control(buf, &f));
+        if st.control.is_full() {
+            self.flush(st, tx);
+        }
+    }
+
+    /// Hand the queued control segments to the kernel; an error ends the run after this poll.
+    fn flush(&self, st: &mut RxState, tx: &mut impl Transmit) {
+        if let Err(e) = tx.send(&mut st.control) {
+            st.control.clear();
+            st.pending_err.get_or_insert(e);
+        }
+    }
+
+    fn on_frame(&self, st: &mut RxState, tx: &mut impl Transmit, frame: &[u8], meta: RxMeta) {
+        let Some(r) = parse_reply(frame) else {
+            return self.count(&self.counters.ignored);
+        };
+        if !meta.checksum_vouched && !checksums_ok(frame) {
+            return self.count(&self.counters.bad_checksums);
+        }
+        let verdict = judge(&r, &self.cfg.key, self.cfg.source_ports);
+        if verdict.is_bare_syn() {
+            self.count(&self.counters.unverified_syns);
+        }
+        let (reason, teardown) = match verdict {
+            Verdict::Proven { reason, teardown } => (reason, teardown),
+            Verdict::Challenge { seq, ack } => return self.challenge(st, tx, &r, seq, ack),
+            Verdict::UnverifiedSyn => return,
+            Verdict::Ignored => return self.count(&self.counters.ignored),
+        };
+        let Some(idx) = self.cfg.space.index(r.target, r.target_port) else {
+            return self.count(&self.counters.ignored);
+        };
+        // Tear down every open port's reply, duplicates too: a retransmitted SYN-ACK means
+        // the target still holds a half-open entry.
+        if let Some(seq) = teardown {
+            self.answer(st, tx, &r, seq, None);
+            self.count(&self.counters.rsts);
+        }
+        if self.tracker.test_and_set(idx) {
+            return self.count(&self.counters.duplicates);
+        }
+        self.count(&self.counters.matched);
+        st.results.push(ProbeResult {
+            ip: r.target,
+            port: r.target_port,
+            reason,
+            ttl: Some(r.ttl),
+            rtt: self.rtt(&r, idx, meta.ns),
+        });
+    }
+
+    /// Answer a bare SYN, at most once per SYN, only for a pair this run probes and that has
+    /// not answered yet, and only while the rate budget allows.
+    fn challenge(&self, st: &mut RxState, tx: &mut impl Transmit, r: &Reply, seq: u32, ack: u32) {
+        let Some(idx) = self.cfg.space.index(r.target, r.target_port) else {
+            return;
+        };
+        if !self.cfg.wants(idx) || self.tracker.is_set(idx) {
+            return;
+        }
+        let sent = self.counters.challenges.load(Ordering::Relaxed);
+        if st.challenge_pacer.permits(self.clock.now_ns(), sent) == 0 {
+            return;
+        }
+        self.answer(st, tx, r, seq, Some(ack));
+        self.count(&self.counters.challenges);
+        self.count(&self.counters.challenge_debt);
+    }
+
+    /// The round-trip time: the send time kept for small scans (microseconds), else the
+    /// echoed TCP timestamp (milliseconds, as a Linux client's).
+    fn rtt(&self, r: &Reply, idx: u64, rx_ns: u64) -> Option<Duration> {
+        let plausible = |us: &u32| *us < MAX_RTT_US;
+        let kept = self
+            .times
+            .since(idx, (rx_ns / 1000) as u32)
+            .filter(plausible);
+        let echoed = || {
+            let ms = self.clock.tsval_at(rx_ns).wrapping_sub(r.tsecr?);
+            Some(ms.saturating_mul(1000)).filter(plausible)
+        };
+        kept.or_else(echoed)
+            .map(|us| Duration::from_micros(u64::from(us)))
+    }
+
     pub fn run(self, mut rx: impl Capture, mut tx: impl Transmit) -> Result<RxStats, IoError> {
-        let mut rsts = FrameBatch::with_capacity(64);
-        let mut results: Vec<ProbeResult> = Vec::with_capacity(1024);
-        let mut pending_err: Option<IoError> = None;
+        let mut st = RxState {
+            control: FrameBatch::with_capacity(CONTROL_BATCH),
+            results: Vec::with_capacity(1024),
+            pending_err: None,
+            // A burst of 10 ms of the rate: real split-handshake hosts answer a burst of SYNs
+            // with a burst of SYNs; the senders pay the burst back.
+            challenge_pacer: Pacer::new(
+                self.cfg.rate,
+                self.cfg
+                    .rate
+                    .map_or(0, |r| (r / 100.0) as u64)
+                    .max(CONTROL_BATCH as u64),
+                self.clock.now_ns(),
+            ),
+        };
         let mut last_round = false;
         loop {
             // One more poll after `done`, so frames already in the ring are not lost.
@@ -76,78 +211,17 @@ impl RxTask<'_> {
             } else {
                 Duration::from_millis(10)
             };
-            rx.poll(timeout, &mut |frame, rx_ns| {
-                let Some(r) = parse_reply(frame) else {
-                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                if !self.is_ours(&r) {
-                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                let Some(idx) = self.cfg.space.index(r.target, r.target_port) else {
-                    self.counters.ignored.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                // Tear down every SYN-ACK, duplicates too: a retransmitted SYN-ACK means the
-                // target still holds a half-open entry.
-                if r.reason == Reason::SynAck
-                    && let Some((src_mac, dst_mac)) = self.macs(r.target)
-                {
-                    let f = RstFields {
-                        src_mac,
-                        dst_mac,
-                        src: r.local,
-                        dst: r.target,
-                        sport: r.local_port,
-                        dport: r.target_port,
-                        seq: r.ack,
-                        ttl: self.cfg.shape.ttl,
-                    };
-                    rsts.push_with(|buf| build_rst(buf, &f));
-                    if rsts.is_full() {
-                        match tx.send(&mut rsts) {
-                            Ok(n) => {
-                                self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                rsts.clear();
-                                pending_err.get_or_insert(e);
-                            }
-                        }
-                    }
-                }
-                if self.tracker.test_and_set(idx) {
-                    self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                self.counters.matched.fetch_add(1, Ordering::Relaxed);
-                // The echoed timestamp where the reply has one, else the kept send time.
-                let rx_us = (rx_ns / 1000) as u32;
-                let plausible = |us: &u32| *us < MAX_RTT_US;
-                let rtt = r
-                    .tsecr
-                    .map(|ts| rx_us.wrapping_sub(ts))
-                    .filter(plausible)
-                    .or_else(|| self.times.since(idx, rx_us).filter(plausible))
-                    .map(|us| Duration::from_micros(us as u64));
-                results.push(ProbeResult {
-                    ip: r.target,
-                    port: r.target_port,
-                    reason: r.reason,
-                    ttl: Some(r.ttl),
-                    rtt,
-                });
+            rx.poll(timeout, &mut |frame, meta| {
+                self.on_frame(&mut st, &mut tx, frame, meta)
             })?;
-            if !rsts.is_empty() {
-                let n = tx.send(&mut rsts)?;
-                self.counters.rsts.fetch_add(n as u64, Ordering::Relaxed);
+            if !st.control.is_empty() {
+                self.flush(&mut st, &mut tx);
             }
-            if let Some(e) = pending_err.take() {
+            if let Some(e) = st.pending_err.take() {
                 return Err(e);
             }
-            if !results.is_empty() {
-                let batch = std::mem::replace(&mut results, Vec::with_capacity(1024));
+            if !st.results.is_empty() {
+                let batch = std::mem::replace(&mut st.results, Vec::with_capacity(1024));
                 if self.out.send(batch).is_err() {
                     break; // The driver is gone; nothing left to report to.
                 }

@@ -90,7 +90,7 @@ pub fn run_on<N: Network>(
     stop: &AtomicBool,
 ) -> Result<Summary, EngineError> {
     let started = Instant::now();
-    let clock = Clock::start();
+    let clock = Clock::start(cfg.ts_offset);
     let pairs_total = cfg.space.len();
     let perm = Permutation::new(pairs_total, cfg.seed);
     let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
@@ -127,6 +127,7 @@ pub fn run_on<N: Network>(
         clock,
         stop,
         sent: &sent,
+        owed: &counters.challenge_debt,
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let mut tally = Tally {
@@ -143,6 +144,7 @@ pub fn run_on<N: Network>(
             tracker: &tracker,
             times: &times,
             counters: &counters,
+            clock,
             done: &done,
             out: out_tx,
         };
@@ -269,6 +271,9 @@ pub fn run_on<N: Network>(
         matched: counters.matched.load(Ordering::Relaxed),
         duplicates: counters.duplicates.load(Ordering::Relaxed),
         ignored: counters.ignored.load(Ordering::Relaxed),
+        unverified_syns: counters.unverified_syns.load(Ordering::Relaxed),
+        bad_checksums: counters.bad_checksums.load(Ordering::Relaxed),
+        challenges: counters.challenges.load(Ordering::Relaxed),
         open: tally.open,
         closed: tally.closed,
         filtered: tally.filtered,

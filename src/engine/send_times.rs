@@ -1,6 +1,7 @@
-//! When each pair was last probed, for scans small enough to afford it. An RST or an ICMP
-//! error echoes no timestamp, so their RTT needs the send time kept here; a SYN-ACK carries
-//! its own (TSecr). Capped so that big scans keep one bit per pair and no more.
+//! When each pair was last probed, to the microsecond, for scans small enough to afford it.
+//! An RST or an ICMP error echoes no timestamp, and a SYN-ACK's TSecr counts milliseconds
+//! only (our TSval looks like a Linux client's), so the send time kept here comes first.
+//! Capped so that big scans keep one bit per pair and no more.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,7 +25,7 @@ impl SendTimes {
         }
     }
 
-    /// Record that `idx` was probed at `us` (the same clock as TSval).
+    /// Record that `idx` was probed at `us` (CLOCK_REALTIME microseconds, wrapping).
     pub fn record(&self, idx: u64, us: u32) {
         if let Some(t) = self.us.get(idx as usize) {
             t.store(us, Ordering::Relaxed);

@@ -25,6 +25,10 @@ pub struct SendShared<'a> {
     pub clock: Clock,
     pub stop: &'a AtomicBool,
     pub sent: &'a AtomicU64,
+    /// Packets the receiver sent in answer to bare SYNs and not yet paid for: whichever send
+    /// thread takes them counts them against its rate, so SYNs and SYN-ACKs together keep
+    /// to `--rate`.
+    pub owed: &'a AtomicU64,
 }
 
 /// One thread's task for one round.
@@ -60,7 +64,8 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
     let want = job.rate.map_or(BATCH as u64, |r| {
         ((r * 0.0005) as u64).clamp(1, BATCH as u64)
     });
-    let (mut k, mut sent) = (0u64, 0u64);
+    // `sent` counts this thread's SYNs; `paid` the receiver's SYN-ACKs it took over.
+    let (mut k, mut sent, mut paid) = (0u64, 0u64, 0u64);
     let src = |ip: IpAddr| match ip {
         IpAddr::V4(_) => sh.cfg.paths.v4.as_ref().map(|p| p.src_ip),
         IpAddr::V6(_) => sh.cfg.paths.v6.as_ref().map(|p| p.src_ip),
@@ -75,7 +80,10 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
             None if k >= n => break,
             _ => {}
         }
-        let permits = pacer.permits(now, sent);
+        if job.rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
+            paid += sh.owed.swap(0, Ordering::Relaxed);
+        }
+        let permits = pacer.permits(now, sent + paid);
         let left = if job.cycle_until_ns.is_some() {
             u64::MAX
         } else {
@@ -83,11 +91,13 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
         };
         if permits < want.min(left) {
             sh.clock
-                .sleep_until(pacer.next_permit_ns(sent + want.min(left) - 1));
+                .sleep_until(pacer.next_permit_ns(sent + paid + want.min(left) - 1));
             continue;
         }
         let quota = permits.min(BATCH as u64) as usize;
-        let tsval = sh.clock.tsval();
+        let now_real = crate::io::realtime_ns();
+        let tsval = sh.clock.tsval_at(now_real);
+        let now_us = (now_real / 1000) as u32;
         // Bounded so that a slice whose pairs are all skipped cannot spin here forever.
         let mut tries = 0;
         while batch.len() < quota && tries < 4 * BATCH && (k < n || job.cycle_until_ns.is_some()) {
@@ -119,7 +129,7 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
                 }
                 len
             });
-            sh.times.record(idx, tsval);
+            sh.times.record(idx, now_us);
         }
         if !batch.is_empty() {
             let c = tx.send(&mut batch)? as u64;

@@ -1,6 +1,7 @@
 //! The classic BPF program the receive socket runs in the kernel, so only frames that can
 //! be replies to our probes ever reach user space: TCP to our addresses and source-port
-//! range, ICMP / ICMPv6 to our addresses. Everything else costs us nothing.
+//! range, ICMP / ICMPv6 to our addresses, untagged or behind an 802.1Q tag, and IPv6 with
+//! extension headers to our addresses. Everything else costs us nothing.
 //!
 //! Conditional jumps in classic BPF reach at most 255 instructions ahead. The builder
 //! therefore compiles every "if cond goto L" as a short conditional skip over an
@@ -14,14 +15,22 @@ use super::recv::RxFilter;
 
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
+const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
+const MISC: u16 = 0x07;
+const IMM: u16 = 0x00;
+const ADD: u16 = 0x00;
+const LSH: u16 = 0x60;
+const AND: u16 = 0x50;
+const K: u16 = 0x00;
+const X: u16 = 0x08;
+const TAX: u16 = 0x00;
 const W: u16 = 0x00;
 const H: u16 = 0x08;
 const B: u16 = 0x10;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
-const MSH: u16 = 0xa0;
 const JA: u16 = 0x00;
 const JEQ: u16 = 0x10;
 const JGT: u16 = 0x20;
@@ -33,19 +42,29 @@ const MAX_INSNS: usize = 4096;
 /// Bytes of an accepted frame handed to the socket: all of it.
 const ACCEPT_LEN: u32 = 0x0004_0000;
 
-// Frame offsets (ethernet header is 14 bytes, no VLAN tag).
+// Offsets from the start of the IP header, which starts at 14, or at 18 behind an 802.1Q tag
+// (when the kernel has not already moved the tag into the frame's metadata). The program
+// keeps the tag's length (0 or 4) in X and loads relative to it, so every address is compared
+// once for both layouts.
 const ETHERTYPE: u32 = 12;
-const IP4_FRAG: u32 = 14 + 6;
-const IP4_PROTO: u32 = 14 + 9;
-const IP4_DST: u32 = 14 + 16;
-const IP4_IHL: u32 = 14;
-const IP6_NEXT: u32 = 14 + 6;
-const IP6_DST: u32 = 14 + 24;
-const IP6_TCP_DPORT: u32 = 14 + 40 + 2;
-const TCP_DPORT_AFTER_ETH: u32 = 14 + 2;
+const IP: u32 = 14;
+const VLAN_TAG_LEN: u32 = 4;
+const IP4_FRAG: u32 = IP + 6;
+const IP4_PROTO: u32 = IP + 9;
+const IP4_DST: u32 = IP + 16;
+const IP6_NEXT: u32 = IP + 6;
+const IP6_DST: u32 = IP + 24;
+const IP6_TCP_DPORT: u32 = IP + 40 + 2;
+const TCP_DPORT: u32 = IP + 2;
+/// IPv6 extension headers a reply may carry before its TCP or ICMPv6 header (hop-by-hop,
+/// routing, fragment, destination options): classic BPF cannot walk the chain, so such a
+/// frame to our address goes up and user space walks it.
+const IP6_EXTENSIONS: [u32; 4] = [0, 43, 44, 60];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Label {
+    Tagged,
+    Ethertype,
     V4,
     V4Local,
     V4Tcp,
@@ -80,11 +99,19 @@ pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>
     let (first, last) = (u32::from(filter.ports.first), u32::from(filter.ports.last));
     let mut ops = vec![
         Op::Stmt(LD | H | ABS, ETHERTYPE),
+        Op::If(JMP | JEQ, 0x8100, Label::Tagged),
+        Op::Stmt(LDX | IMM, 0),
+        Op::Goto(Label::Ethertype),
+        Op::Mark(Label::Tagged),
+        Op::Stmt(LDX | IMM, VLAN_TAG_LEN),
+        Op::Mark(Label::Ethertype),
+        // Untagged: the ethertype again; tagged: the one behind the tag.
+        Op::Stmt(LD | H | IND, ETHERTYPE),
         Op::If(JMP | JEQ, 0x0800, Label::V4),
         Op::If(JMP | JEQ, 0x86DD, Label::V6),
         Op::Goto(Label::Reject),
         Op::Mark(Label::V4),
-        Op::Stmt(LD | W | ABS, IP4_DST),
+        Op::Stmt(LD | W | IND, IP4_DST),
     ];
     for ip in &filter.local_ips {
         if let IpAddr::V4(a) = ip {
@@ -95,16 +122,20 @@ pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>
         Op::Goto(Label::Reject),
         Op::Mark(Label::V4Local),
         // A non-first fragment carries no TCP / ICMP header where we would look.
-        Op::Stmt(LD | H | ABS, IP4_FRAG),
+        Op::Stmt(LD | H | IND, IP4_FRAG),
         Op::If(JMP | JSET, 0x1fff, Label::Reject),
-        Op::Stmt(LD | B | ABS, IP4_PROTO),
+        Op::Stmt(LD | B | IND, IP4_PROTO),
         Op::If(JMP | JEQ, 6, Label::V4Tcp),
         Op::If(JMP | JEQ, 1, Label::Accept),
         Op::Goto(Label::Reject),
         Op::Mark(Label::V4Tcp),
-        // X = IPv4 header length, so options do not shift the port check.
-        Op::Stmt(LDX | B | MSH, IP4_IHL),
-        Op::Stmt(LD | H | IND, TCP_DPORT_AFTER_ETH),
+        // X += IPv4 header length, so options do not shift the port check.
+        Op::Stmt(LD | B | IND, IP),
+        Op::Stmt(ALU | AND | K, 0x0f),
+        Op::Stmt(ALU | LSH | K, 2),
+        Op::Stmt(ALU | ADD | X, 0),
+        Op::Stmt(MISC | TAX, 0),
+        Op::Stmt(LD | H | IND, TCP_DPORT),
         Op::If(JMP | JGE, first, Label::PortOk),
         Op::Goto(Label::Reject),
         Op::Mark(Label::V6),
@@ -115,7 +146,7 @@ pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>
             // Four 32-bit compares; any mismatch moves on to the next address.
             for (i, w) in o.chunks_exact(4).enumerate() {
                 let word = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
-                ops.push(Op::Stmt(LD | W | ABS, IP6_DST + 4 * i as u32));
+                ops.push(Op::Stmt(LD | W | IND, IP6_DST + 4 * i as u32));
                 // "jne next" expressed as a raw skip: jeq word ? fall : skip rest of this address
                 let rest = (3 - i) * 2 + 1; // remaining ld+jeq pairs, then the final goto
                 ops.push(Op::Stmt(JMP | JEQ | (rest as u16) << 8, word));
@@ -126,12 +157,17 @@ pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>
     ops.extend([
         Op::Goto(Label::Reject),
         Op::Mark(Label::V6Local),
-        Op::Stmt(LD | B | ABS, IP6_NEXT),
+        Op::Stmt(LD | B | IND, IP6_NEXT),
         Op::If(JMP | JEQ, 6, Label::V6Tcp),
         Op::If(JMP | JEQ, 58, Label::Accept),
+    ]);
+    for ext in IP6_EXTENSIONS {
+        ops.push(Op::If(JMP | JEQ, ext, Label::Accept));
+    }
+    ops.extend([
         Op::Goto(Label::Reject),
         Op::Mark(Label::V6Tcp),
-        Op::Stmt(LD | H | ABS, IP6_TCP_DPORT),
+        Op::Stmt(LD | H | IND, IP6_TCP_DPORT),
         Op::If(JMP | JGE, first, Label::PortOk),
         Op::Goto(Label::Reject),
         Op::Mark(Label::PortOk),
@@ -220,14 +256,23 @@ mod tests {
                     Some(v) => a = v,
                     None => return 0,
                 },
+                c if c == LD | W | IND => match load((x + k) as usize, 4) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
                 c if c == LD | H | IND => match load((x + k) as usize, 2) {
                     Some(v) => a = v,
                     None => return 0,
                 },
-                c if c == LDX | B | MSH => match load(k as usize, 1) {
-                    Some(v) => x = 4 * (v & 0xf),
+                c if c == LD | B | IND => match load((x + k) as usize, 1) {
+                    Some(v) => a = v,
                     None => return 0,
                 },
+                c if c == LDX | IMM => x = k,
+                c if c == ALU | AND | K => a &= k,
+                c if c == ALU | LSH | K => a <<= k,
+                c if c == ALU | ADD | X => a = a.wrapping_add(x),
+                c if c == MISC | TAX => x = a,
                 c if c == JMP | JA => pc += k as usize,
                 c if c & 0x07 == JMP => {
                     let hit = match c & 0xf0 {
@@ -406,5 +451,46 @@ mod tests {
             0
         );
         assert_ne!(run(&prog, &ipv4(ME4, 6, 0, 61001, 0)), 0);
+    }
+
+    /// Insert an 802.1Q tag (VLAN 100) after the MAC addresses.
+    fn tagged(untagged: &[u8]) -> Vec<u8> {
+        let mut f = untagged[..12].to_vec();
+        f.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+        f.extend_from_slice(&untagged[12..]);
+        f
+    }
+
+    #[test]
+    fn vlan_tagged_frames_get_the_same_checks() {
+        assert!(accepts(&tagged(&ipv4(ME4, 6, 0, 61001, 0))));
+        assert!(accepts(&tagged(&ipv4(ME4, 6, 8, 61999, 0))));
+        assert!(accepts(&tagged(&ipv4(ME4, 1, 0, 0, 0))));
+        assert!(accepts(&tagged(&ipv6(ME6, 6, 61001))));
+        assert!(accepts(&tagged(&ipv6(ME6, 58, 0))));
+        assert!(!accepts(&tagged(&ipv4(ME4, 6, 8, 80, 0))));
+        assert!(!accepts(&tagged(&ipv4(
+            Ipv4Addr::new(198, 18, 0, 2),
+            6,
+            0,
+            61001,
+            0
+        ))));
+        assert!(!accepts(&tagged(&ipv6(ME6, 6, 443))));
+        assert!(!accepts(&tagged(&eth(0x0806))));
+        // Truncated behind the tag.
+        assert!(!accepts(&tagged(&ipv4(ME4, 6, 0, 61001, 0))[..30]));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_to_us_go_up() {
+        for ext in IP6_EXTENSIONS {
+            let ext = ext as u8;
+            assert!(accepts(&ipv6(ME6, ext, 0)), "next header {ext}");
+            assert!(accepts(&tagged(&ipv6(ME6, ext, 0))), "next header {ext}");
+            let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+            assert!(!accepts(&ipv6(other, ext, 0)), "next header {ext}");
+        }
+        assert!(!accepts(&ipv6(ME6, 50, 0)), "ESP is not a reply");
     }
 }

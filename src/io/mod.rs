@@ -30,7 +30,7 @@ pub use iface::interface_exists;
 pub use loopback::{LoopbackGuard, enable_loopback_v4};
 pub use meminfo::mem_available;
 pub use privilege::check_privilege;
-pub use recv::{Receiver, RxFilter, RxStats, realtime_ns};
+pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
 pub use route::{find_path, is_on_link, loopback_v4_hint};
 pub use send::{SendMode, Sender};
 pub use signal::interrupt_flag;

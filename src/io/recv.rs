@@ -22,6 +22,17 @@ pub struct RxFilter {
     pub ports: SourcePorts,
 }
 
+/// What the kernel says about a received frame besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Receive time, CLOCK_REALTIME nanoseconds.
+    pub ns: u64,
+    /// The kernel vouches for the checksums: a NIC verified them, or the frame was built on
+    /// this host and never crossed a wire, so its checksum is not filled in yet (veth, lo).
+    /// Only frames without that word have their checksums checked.
+    pub checksum_vouched: bool,
+}
+
 /// Counters the kernel keeps for the receive socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RxStats {
@@ -41,6 +52,9 @@ const FALLBACK_BURST: usize = 4096;
 
 const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_KERNEL: u32 = 0;
+// Per-frame status bits: checksum not yet computed (built locally), or verified by the NIC.
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
+const TP_STATUS_CSUM_VALID: u32 = 1 << 7;
 // Offsets inside a block descriptor (struct tpacket_block_desc / tpacket_hdr_v1).
 const BLOCK_STATUS: usize = 8;
 const BLOCK_NUM_PKTS: usize = 12;
@@ -50,6 +64,7 @@ const FRAME_NEXT: usize = 0;
 const FRAME_SEC: usize = 4;
 const FRAME_NSEC: usize = 8;
 const FRAME_SNAPLEN: usize = 12;
+const FRAME_STATUS: usize = 20;
 const FRAME_MAC: usize = 24;
 const FRAME_PKTTYPE: usize = 48 + 10;
 
@@ -148,7 +163,7 @@ impl Receiver {
     pub fn poll(
         &mut self,
         timeout: Duration,
-        f: &mut dyn FnMut(&[u8], u64),
+        f: &mut dyn FnMut(&[u8], RxMeta),
     ) -> Result<usize, IoError> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -169,7 +184,7 @@ impl Receiver {
         }
     }
 
-    fn drain_socket(&mut self, f: &mut dyn FnMut(&[u8], u64)) -> Result<usize, IoError> {
+    fn drain_socket(&mut self, f: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, IoError> {
         let mut n = 0;
         for _ in 0..FALLBACK_BURST {
             match self
@@ -180,7 +195,12 @@ impl Receiver {
                 None => break,
                 Some((_, PACKET_OUTGOING)) => {}
                 Some((len, _)) => {
-                    f(&self.buf[..len], realtime_ns());
+                    // recvfrom carries no status word: trust the kernel, as a socket would.
+                    let meta = RxMeta {
+                        ns: realtime_ns(),
+                        checksum_vouched: true,
+                    };
+                    f(&self.buf[..len], meta);
                     n += 1;
                 }
             }
@@ -257,7 +277,7 @@ impl Ring {
     }
 
     /// Walk every block the kernel has handed to us, in order; give each back after use.
-    fn drain(&mut self, f: &mut dyn FnMut(&[u8], u64)) -> usize {
+    fn drain(&mut self, f: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
         let mut seen = 0;
         for _ in 0..self.block_nr {
             let b = self.next;
@@ -296,7 +316,7 @@ pub fn realtime_ns() -> u64 {
 
 /// Call `f` on every frame of one retired block, with its kernel receive time; the kernel's
 /// offsets are checked against the block bounds rather than trusted.
-fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], u64)) -> usize {
+fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
     let rd32 = |at: usize| -> Option<u32> {
         Some(u32::from_ne_bytes(block.get(at..at + 4)?.try_into().ok()?))
     };
@@ -309,14 +329,24 @@ fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], u64)) -> usize {
     let mut at = first as usize;
     let mut seen = 0;
     for _ in 0..num {
-        let (Some(next), Some(sec), Some(nsec), Some(snap), Some(mac), Some(&pkttype)) = (
+        let (
+            Some(next),
+            Some(sec),
+            Some(nsec),
+            Some(snap),
+            Some(status),
+            Some(mac),
+            Some(&pkttype),
+        ) = (
             rd32(at + FRAME_NEXT),
             rd32(at + FRAME_SEC),
             rd32(at + FRAME_NSEC),
             rd32(at + FRAME_SNAPLEN),
+            rd32(at + FRAME_STATUS),
             rd16(at + FRAME_MAC),
             block.get(at + FRAME_PKTTYPE),
-        ) else {
+        )
+        else {
             break;
         };
         let start = at + usize::from(mac);
@@ -324,7 +354,11 @@ fn walk_block(block: &[u8], f: &mut dyn FnMut(&[u8], u64)) -> usize {
         if pkttype != PACKET_OUTGOING
             && let Some(frame) = block.get(start..start + snap as usize)
         {
-            f(frame, u64::from(sec) * 1_000_000_000 + u64::from(nsec));
+            let meta = RxMeta {
+                ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+                checksum_vouched: status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID) != 0,
+            };
+            f(frame, meta);
             seen += 1;
         }
         if next == 0 {
@@ -361,11 +395,17 @@ mod tests {
 
     #[test]
     fn walks_frames_and_skips_outgoing() {
-        let b = block(&[(b"first", 0), (b"mine", PACKET_OUTGOING), (b"third", 0)]);
+        let mut b = block(&[(b"first", 0), (b"mine", PACKET_OUTGOING), (b"third", 0)]);
+        // The first frame was built on this host: its checksum is not filled in yet.
+        b[48 + FRAME_STATUS..48 + FRAME_STATUS + 4]
+            .copy_from_slice(&(TP_STATUS_USER | TP_STATUS_CSUMNOTREADY).to_ne_bytes());
         let mut got = Vec::new();
-        let n = walk_block(&b, &mut |f, _| got.push(f.to_vec()));
+        let n = walk_block(&b, &mut |f, m| got.push((f.to_vec(), m.checksum_vouched)));
         assert_eq!(n, 2);
-        assert_eq!(got, vec![b"first".to_vec(), b"third".to_vec()]);
+        assert_eq!(
+            got,
+            vec![(b"first".to_vec(), true), (b"third".to_vec(), false)]
+        );
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub struct Summary {
     pub duplicates: u64,
     /// Frames that reached us but were not answers to our probes (wrong cookie, stray).
     pub ignored: u64,
+    /// Bare SYNs: proof of nothing on their own (a split handshake must complete).
+    pub unverified_syns: u64,
+    /// Replies whose IP, TCP or ICMP checksum was wrong.
+    pub bad_checksums: u64,
+    /// SYN-ACKs sent in answer to bare SYNs (the split-handshake check).
+    pub challenges: u64,
     pub open: u64,
     pub closed: u64,
     pub filtered: u64,
@@ -76,8 +82,16 @@ impl fmt::Display for Summary {
         writeln!(f)?;
         writeln!(
             f,
-            "synprobe: replies: {} matched, {} duplicate, {} ignored; {} teardown RSTs sent; receive drops {}",
-            self.matched, self.duplicates, self.ignored, self.teardown_rsts, self.rx_drops
+            "synprobe: replies: {} matched, {} duplicate, {} ignored, {} unverified SYN, {} bad checksum; \
+             {} split-handshake SYN-ACKs sent, {} teardown RSTs sent; receive drops {}",
+            self.matched,
+            self.duplicates,
+            self.ignored,
+            self.unverified_syns,
+            self.bad_checksums,
+            self.challenges,
+            self.teardown_rsts,
+            self.rx_drops
         )?;
         write!(
             f,

@@ -1,21 +1,21 @@
 //! Typed, checked views of the packets synprobe reads and writes (ethernet, IPv4, IPv6, TCP,
-//! ICMP, ICMPv6) and the SYN / RST builders. Bytes from the network go through `new_checked`
+//! ICMP, ICMPv6) and the SYN and control-segment (RST, SYN-ACK) builders. Bytes from the network go through `new_checked`
 //! constructors; no accessor can panic after that.
 
 pub mod checksum;
+mod control;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
-mod rst;
 mod syn;
 pub mod tcp;
 
+pub use control::{ControlFields, build_control};
 pub use ethernet::EthernetFrame;
 pub use icmp::IcmpPacket;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
-pub use rst::{RstFields, build_rst};
 pub use syn::{SynFields, SynParams, SynTemplate};
 pub use tcp::TcpPacket;
 

@@ -1,29 +1,64 @@
-//! The teardown RST sent for every SYN-ACK, so the target drops its half-open connection.
-//! Rare next to SYNs, so it is built from scratch with full checksums.
+//! The control segments synprobe answers replies with: the teardown RST for every proven open
+//! port (so the target drops its half-open connection), and the SYN-ACK that answers a bare
+//! SYN (a split handshake) the way a stack in SYN-SENT answers a simultaneous open. Rare next
+//! to SYNs, so they are built from scratch with full checksums and no options.
 
 use std::net::IpAddr;
 
 use super::syn::{write_ipv4, write_ipv6};
 use super::{EthernetFrame, TcpPacket, ethernet, ipv4, ipv6, tcp};
 
-/// Per-packet fields of a teardown RST (sent for every SYN-ACK).
+/// Per-packet fields of a control segment.
 #[derive(Clone, Copy, Debug)]
-pub struct RstFields {
+pub struct ControlFields {
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
     pub src: IpAddr,
     pub dst: IpAddr,
     pub sport: u16,
     pub dport: u16,
-    /// The SYN-ACK's acknowledgement number.
+    /// For a teardown RST: the acknowledgement number of the reply that proved the port open.
     pub seq: u32,
+    /// The acknowledgement number; meaningful only with `tcp::FLAG_ACK` in `flags`.
+    pub ack: u32,
+    /// `tcp::FLAG_RST`, or `FLAG_SYN | FLAG_ACK` for a split-handshake answer.
+    pub flags: u8,
     pub ttl: u8,
 }
 
-/// Write a bare RST for `f` into `out` (at least FRAME_CAP bytes); returns the frame length.
+impl ControlFields {
+    /// The teardown RST for a proven open port: its sequence number is the acknowledgement
+    /// number the target sent, so it falls inside the target's window.
+    pub fn rst(
+        macs: ([u8; 6], [u8; 6]),
+        src: IpAddr,
+        dst: IpAddr,
+        ports: (u16, u16),
+        seq: u32,
+        ttl: u8,
+    ) -> Self {
+        ControlFields {
+            src_mac: macs.0,
+            dst_mac: macs.1,
+            src,
+            dst,
+            sport: ports.0,
+            dport: ports.1,
+            seq,
+            ack: 0,
+            flags: tcp::FLAG_RST,
+            ttl,
+        }
+    }
+}
+
+/// The window of a split-handshake SYN-ACK: Linux's initial receive window.
+const SYN_ACK_WINDOW: u16 = 64240;
+
+/// Write the segment `f` into `out` (at least FRAME_CAP bytes); returns the frame length.
 /// Returns 0 and writes nothing when `src` and `dst` are of different families or `out` is
 /// too short.
-pub fn build_rst(out: &mut [u8], f: &RstFields) -> usize {
+pub fn build_control(out: &mut [u8], f: &ControlFields) -> usize {
     const TCP_LEN: usize = tcp::MIN_HEADER_LEN;
     let ip_off = ethernet::HEADER_LEN;
     let (len, tcp_off, ethertype) = match (f.src, f.dst) {
@@ -51,8 +86,13 @@ pub fn build_rst(out: &mut [u8], f: &RstFields) -> usize {
     t.set_src_port(f.sport);
     t.set_dst_port(f.dport);
     t.set_seq_number(f.seq);
+    t.set_ack_number(f.ack);
     t.set_header_len(TCP_LEN);
-    t.set_flags(tcp::FLAG_RST);
+    t.set_flags(f.flags);
+    if f.flags & tcp::FLAG_SYN != 0 {
+        // A SYN-ACK opens a window like any stack's; a RST advertises none.
+        t.set_window_len(SYN_ACK_WINDOW);
+    }
 
     match (f.src, f.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -80,24 +120,22 @@ mod tests {
     use pnet::packet::tcp::{self as ptcp, TcpFlags, TcpPacket as PTcp};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn fields(src: &str, dst: &str) -> RstFields {
-        RstFields {
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            sport: 40000,
-            dport: 443,
-            seq: 0xdead_beef,
-            ttl: 64,
-        }
+    fn fields(src: &str, dst: &str) -> ControlFields {
+        ControlFields::rst(
+            ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]),
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            (40000, 443),
+            0xdead_beef,
+            64,
+        )
     }
 
     #[test]
     fn rst_v4_checked_by_pnet() {
         let f = fields("198.18.0.1", "198.19.0.9");
         let mut out = [0xffu8; FRAME_CAP];
-        let n = build_rst(&mut out, &f);
+        let n = build_control(&mut out, &f);
         assert_eq!(n, 54);
         let e = EthernetPacket::new(&out[..n]).unwrap();
         assert_eq!(e.get_destination().octets(), f.dst_mac);
@@ -128,7 +166,7 @@ mod tests {
     fn rst_v6_checked_by_pnet() {
         let f = fields("2001:db8::1", "2001:db8::2");
         let mut out = [0u8; FRAME_CAP];
-        let n = build_rst(&mut out, &f);
+        let n = build_control(&mut out, &f);
         assert_eq!(n, 74);
         let ip = PIpv6::new(&out[14..n]).unwrap();
         assert_eq!((ip.get_payload_length(), ip.get_hop_limit()), (20, 64));
@@ -149,7 +187,7 @@ mod tests {
         let mut f = fields("127.0.0.1", "127.0.0.1");
         (f.src_mac, f.dst_mac, f.sport, f.dport, f.seq) = ([0; 6], [0; 6], 47999, 55366, 0);
         let mut out = [0u8; FRAME_CAP];
-        let n = build_rst(&mut out, &f);
+        let n = build_control(&mut out, &f);
         assert_eq!(n, want.len());
         // Ours: no ACK, ack 0, full TCP checksum. Compare everything else.
         want[42..46].fill(0);
@@ -161,14 +199,52 @@ mod tests {
     #[test]
     fn rst_refuses_mixed_families_and_short_buffers() {
         let mut out = [0u8; FRAME_CAP];
-        assert_eq!(build_rst(&mut out, &fields("198.18.0.1", "2001:db8::2")), 0);
         assert_eq!(
-            build_rst(&mut out[..53], &fields("198.18.0.1", "198.18.0.2")),
+            build_control(&mut out, &fields("198.18.0.1", "2001:db8::2")),
             0
         );
         assert_eq!(
-            build_rst(&mut out[..73], &fields("2001:db8::1", "2001:db8::2")),
+            build_control(&mut out[..53], &fields("198.18.0.1", "198.18.0.2")),
             0
         );
+        assert_eq!(
+            build_control(&mut out[..73], &fields("2001:db8::1", "2001:db8::2")),
+            0
+        );
+    }
+
+    #[test]
+    fn syn_ack_carries_both_numbers_and_a_window() {
+        for (src, dst) in [("198.18.0.1", "198.19.0.9"), ("2001:db8::1", "2001:db8::2")] {
+            let f = ControlFields {
+                ack: 0x1234_5679,
+                flags: tcp::FLAG_SYN | tcp::FLAG_ACK,
+                ..fields(src, dst)
+            };
+            let mut out = [0u8; FRAME_CAP];
+            let n = build_control(&mut out, &f);
+            let e = EthernetPacket::new(&out[..n]).unwrap();
+            let (t, ok) = match (f.src, f.dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    let ip = PIpv4::new(e.payload()).unwrap();
+                    let t = PTcp::owned(ip.payload().to_vec()).unwrap();
+                    let ok = t.get_checksum() == ptcp::ipv4_checksum(&t, &s, &d);
+                    (t, ok)
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    let ip = PIpv6::new(e.payload()).unwrap();
+                    let t = PTcp::owned(ip.payload().to_vec()).unwrap();
+                    let ok = t.get_checksum() == ptcp::ipv6_checksum(&t, &s, &d);
+                    (t, ok)
+                }
+                _ => unreachable!(),
+            };
+            assert!(ok, "{src}");
+            assert_eq!(t.get_flags(), TcpFlags::SYN | TcpFlags::ACK);
+            assert_eq!(
+                (t.get_sequence(), t.get_acknowledgement(), t.get_window()),
+                (0xdead_beef, 0x1234_5679, SYN_ACK_WINDOW)
+            );
+        }
     }
 }
