@@ -24,7 +24,7 @@ pub struct StaticFib {
 
 impl StaticFib {
     pub fn new(mut entries: Vec<(Prefix, Entry)>) -> StaticFib {
-        entries.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        entries.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
         StaticFib { entries }
     }
 

@@ -14,6 +14,7 @@
 //! - with `RTM_F_FIB_MATCH`: the FIB entry: the matched prefix and table, the gateway and
 //!   the entry's own device (not `lo` for a local address), but no source unless the route
 //!   sets one (`src`); a gateway route has none.
+//!
 //! So a lookup asks both (two round trips): the prefix from the second, the rest from the
 //! first. Unreachable, blackhole and prohibit routes, and no route at all, are NLMSG_ERROR
 //! with EHOSTUNREACH, EINVAL, EACCES, ENETUNREACH in both variants: `NoRoute`.

@@ -243,7 +243,7 @@ mod tests {
         let fib = StaticFib::new(
             table()
                 .prefixes()
-                .filter(|p| p.len() > 0)
+                .filter(|p| p.prefix_len() > 0)
                 .map(|p| fib_entry(&table(), p))
                 .collect(),
         );

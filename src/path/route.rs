@@ -37,12 +37,9 @@ impl Prefix {
     pub fn addr(&self) -> IpAddr {
         self.range.first()
     }
-    pub fn len(&self) -> u8 {
+    /// The prefix length in bits.
+    pub fn prefix_len(&self) -> u8 {
         self.len
-    }
-    /// Always false: a prefix holds at least one address.
-    pub fn is_empty(&self) -> bool {
-        false
     }
     /// The addresses the prefix covers.
     pub fn range(&self) -> IpRange {
