@@ -14,6 +14,7 @@ pub mod engine;
 pub mod io;
 pub mod output;
 pub mod pacer;
+pub mod path;
 pub mod permute;
 pub mod probe;
 pub mod proof;
