@@ -308,10 +308,7 @@ mod tests {
         drop(lock);
         fs::write(host.setting_path("lo", "route_localnet"), "1").unwrap();
         let lo = enable_in(&host).unwrap();
-        assert_eq!(
-            lo.notice.as_deref(),
-            Some(restored_notice(&dead).as_str())
-        );
+        assert_eq!(lo.notice.as_deref(), Some(restored_notice(&dead).as_str()));
         // Restored, then turned on again for this run, under this run's own record.
         assert_eq!(both(&host), on());
         let rec = Record::parse(&fs::read_to_string(host.record_path()).unwrap()).unwrap();

@@ -74,6 +74,7 @@ pub fn disarm() {
 }
 
 /// Whether a set is armed (for tests).
+#[cfg(test)]
 pub fn is_armed() -> bool {
     STATE.load(Ordering::SeqCst) == ARMED
 }
