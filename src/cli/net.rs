@@ -112,12 +112,25 @@ pub fn one_link(paths: &Paths) -> Result<(), CliError> {
     }
 }
 
-/// Turn on what a 127/8 probe needs for the run; keep the guard alive until the run ends.
+/// Put back what a killed run left on this host, then turn on what a 127/8 probe needs
+/// for the run; keep the guard alive until the run ends.
 pub fn loopback_guard(paths: &Paths) -> Result<Option<LoopbackGuard>, CliError> {
-    Ok(match &paths.v4 {
-        Some(p) if p.link.loopback => io::enable_loopback_v4()?,
-        _ => None,
-    })
+    let (guard, notice) = match &paths.v4 {
+        Some(p) if p.link.loopback => {
+            let lo = io::enable_loopback_v4()?;
+            (lo.guard, lo.notice)
+        }
+        // Nothing to change: leftovers are still put back, and failing to is no reason
+        // to refuse this run.
+        _ => match io::reclaim_host_state() {
+            Ok(notice) => (None, notice),
+            Err(e) => (None, Some(e.to_string())),
+        },
+    };
+    if let Some(n) = notice {
+        say!("synprobe: {n}");
+    }
+    Ok(guard)
 }
 
 /// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),

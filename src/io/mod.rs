@@ -4,10 +4,13 @@
 //!
 //! Layout: `socket` (the AF_PACKET fd and its options), `send` (batched transmit), `recv`
 //! (TPACKET_V3 ring), `bpf` (the kernel filter program), `route` (interface, source address,
-//! next hop), `neigh` (next-hop MAC: neighbour table, ARP / NDP), `privilege`, `signal`.
+//! next hop), `neigh` (next-hop MAC: neighbour table, ARP / NDP), `privilege`, `signal`,
+//! `loopback` (the sysctls a 127/8 probe needs), `host_state` (the record of them that
+//! survives a SIGKILL), `undo` (putting them back from a signal handler).
 #![allow(unsafe_code)]
 
 mod bpf;
+mod host_state;
 mod iface;
 mod loopback;
 mod meminfo;
@@ -20,6 +23,7 @@ mod send;
 mod signal;
 mod socket;
 mod tx_ring;
+mod undo;
 
 use std::net::IpAddr;
 
@@ -28,7 +32,7 @@ use thiserror::Error;
 use crate::wire::FRAME_CAP;
 
 pub use iface::interface_exists;
-pub use loopback::{LoopbackGuard, enable_loopback_v4};
+pub use loopback::{Loopback, LoopbackGuard, enable_loopback_v4, reclaim_host_state};
 pub use meminfo::mem_available;
 pub use netlink::RouteSocket;
 pub use privilege::check_privilege;

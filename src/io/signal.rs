@@ -1,30 +1,54 @@
-//! SIGINT / SIGTERM set a flag the engine polls, so a scan stops cleanly and still prints
-//! its summary. SA_RESETHAND restores the default action, so a second Ctrl-C kills.
+//! SIGINT, SIGTERM and SIGHUP set a flag the engine polls, so a scan stops cleanly, prints
+//! its summary and puts the host back as it was. A second one of any of them (Ctrl-C
+//! twice) first puts the host back from the handler itself (`undo`: prepared writes only)
+//! and then ends the process by that signal, as an impatient user expects.
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+use super::undo;
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// How many of the signals have arrived.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
 static INSTALL: Once = Once::new();
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
+const STOPPING: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Atomics, pwrite, unlink, sigaction and raise only: all async-signal-safe.
     INTERRUPTED.store(true, Ordering::SeqCst);
+    if RECEIVED.fetch_add(1, Ordering::SeqCst) == 0 {
+        return;
+    }
+    undo::run_from_handler();
+    // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask; both calls are
+    // async-signal-safe. The raised signal stays blocked until this handler returns, then
+    // its default action ends the process, so the parent sees it die of the signal.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        libc::raise(sig);
+    }
 }
 
-/// Install SIGINT/SIGTERM handlers that set a flag the engine polls; returns that flag.
+/// Install the handlers (once; before anything on the host is changed) and return the flag
+/// the engine polls.
 pub fn interrupt_flag() -> &'static AtomicBool {
     INSTALL.call_once(|| {
-        let action = SigAction::new(
-            SigHandler::Handler(on_signal),
-            SaFlags::SA_RESETHAND | SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
-        for sig in [Signal::SIGINT, Signal::SIGTERM] {
-            // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
-            // A failure leaves the default action (terminate), which is acceptable.
+        // While one handler runs, the others wait, so a second signal on the same thread
+        // finds the first one's work done.
+        let mut mask = SigSet::empty();
+        for sig in STOPPING {
+            mask.add(sig);
+        }
+        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, mask);
+        for sig in STOPPING {
+            // SAFETY: the handler only does async-signal-safe work (see on_signal).
+            // A failure leaves the default action (terminate), as before this existed.
             let _ = unsafe { sigaction(sig, &action) };
         }
     });
@@ -36,11 +60,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sigterm_sets_the_shared_flag() {
+    fn sighup_sets_the_shared_flag() {
         let a = interrupt_flag();
         assert!(std::ptr::eq(a, interrupt_flag()));
-        // The handler is installed, so this sets the flag instead of killing the test.
-        nix::sys::signal::raise(Signal::SIGTERM).unwrap();
+        // The handler is installed, so this sets the flag instead of killing the test. A
+        // second one would end the test process, as it ends a scan.
+        nix::sys::signal::raise(Signal::SIGHUP).unwrap();
         assert!(a.load(Ordering::SeqCst));
+        assert_eq!(RECEIVED.load(Ordering::SeqCst), 1);
     }
 }
