@@ -60,6 +60,7 @@ fn main() {
                     first: 61001,
                     last: 61100,
                 },
+                neighbours: false,
             };
             let mut rx = Receiver::open_with(&link, &filter, ring).unwrap();
             let end = Instant::now() + Duration::from_secs(secs);

@@ -125,6 +125,10 @@ pub enum Reason {
     Rst,
     Icmp(Unreachable),
     NoResponse,
+    /// The kernel has no route to the target: it was not probed.
+    NoRoute,
+    /// An on-link target that answered no ARP / NDP request: no host has the address.
+    NoNeighbour,
 }
 
 impl Reason {
@@ -132,7 +136,9 @@ impl Reason {
         match self {
             Reason::SynAck | Reason::Syn => State::Open,
             Reason::Rst => State::Closed,
-            Reason::Icmp(_) | Reason::NoResponse => State::Filtered,
+            Reason::Icmp(_) | Reason::NoResponse | Reason::NoRoute | Reason::NoNeighbour => {
+                State::Filtered
+            }
         }
     }
 
@@ -143,6 +149,8 @@ impl Reason {
             Reason::Rst => "rst",
             Reason::Icmp(u) => u.reason_str(),
             Reason::NoResponse => "no-response",
+            Reason::NoRoute => "no-route",
+            Reason::NoNeighbour => "no-neighbour",
         }
     }
 }
@@ -181,6 +189,8 @@ mod tests {
         assert_eq!(Reason::Syn.state(), State::Open);
         assert_eq!(Reason::Rst.state(), State::Closed);
         assert_eq!(Reason::NoResponse.state(), State::Filtered);
+        assert_eq!(Reason::NoRoute.state(), State::Filtered);
+        assert_eq!(Reason::NoNeighbour.as_str(), "no-neighbour");
         for code in [0u8, 1, 2, 3, 9, 10, 13] {
             let u = Unreachable::from_icmpv4_code(code).unwrap();
             assert_eq!(Reason::Icmp(u).state(), State::Filtered);

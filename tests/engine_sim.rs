@@ -10,15 +10,16 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use synprobe::cookie::{CookieKey, SourcePorts};
-use synprobe::engine::{
-    Capture, EngineConfig, Network, Paths, Schedule, SynShape, Transmit, run_on,
-};
-use synprobe::io::{FrameBatch, IoError, Link, NetPath, RxFilter, RxMeta, RxStats, realtime_ns};
+use synprobe::engine::{Capture, EngineConfig, Network, Schedule, SynShape, Transmit, run_on};
+use synprobe::io::{FrameBatch, IoError, Link, RxFilter, RxMeta, RxStats, realtime_ns};
 use synprobe::output::{Collect, Progress, Summary};
+use synprobe::path::{Exit, Hop, PathTable, Span};
 use synprobe::probe::{Reason, State, Unreachable};
 use synprobe::target::{PairSpace, PortList, TargetSet};
 
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const GATEWAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const TCP: usize = 34; // ethernet 14 + IPv4 20: where our SYN's TCP header starts
 
 /// What the simulated target does with a SYN to a port.
@@ -61,6 +62,8 @@ struct World {
     bare_syns: AtomicU64,
     /// SYN-ACKs the engine sent in answer to bare SYNs.
     syn_acks: AtomicU64,
+    arp_requests: AtomicU64,
+    on_link_frames: AtomicU64,
 }
 
 impl World {
@@ -80,6 +83,19 @@ impl World {
 
     /// The target's side: answer one frame the engine sent.
     fn receive(&self, f: &[u8]) {
+        if f[12..14] == [0x08, 0x06] {
+            return self.answer_arp(f);
+        }
+        let on_link = f[0..6] != GATEWAY_MAC;
+        if on_link {
+            self.on_link_frames.fetch_add(1, Ordering::Relaxed);
+            // Addressed to the target's own MAC, which only a present host has.
+            assert_eq!(
+                f[0..6],
+                host_mac(&f[30..34]),
+                "a SYN to an on-link target's MAC"
+            );
+        }
         let flags = f[TCP + 13];
         if flags & 0x04 != 0 {
             self.teardown_rsts.fetch_add(1, Ordering::Relaxed);
@@ -123,6 +139,36 @@ impl World {
                 self.deliver(reply.clone());
             }
         }
+    }
+}
+
+/// On the simulated link, a host is present when its address's last octet is even.
+fn present(ip: &[u8]) -> bool {
+    ip[3].is_multiple_of(2)
+}
+
+/// A present on-link host's MAC.
+fn host_mac(ip: &[u8]) -> [u8; 6] {
+    [2, 0xaa, ip[0], ip[1], ip[2], ip[3]]
+}
+
+impl World {
+    /// An ARP request: present hosts answer with their MAC.
+    fn answer_arp(&self, req: &[u8]) {
+        self.arp_requests.fetch_add(1, Ordering::Relaxed);
+        let target = &req[38..42];
+        if !present(target) {
+            return;
+        }
+        let mut rep = req.to_vec();
+        rep[0..6].copy_from_slice(&req[6..12]);
+        rep[6..12].copy_from_slice(&host_mac(target));
+        rep[21] = 2;
+        rep[22..28].copy_from_slice(&host_mac(target));
+        rep[28..32].copy_from_slice(target);
+        rep[32..38].copy_from_slice(&req[22..28]);
+        rep[38..42].copy_from_slice(&req[28..32]);
+        self.deliver(rep);
     }
 }
 
@@ -234,7 +280,7 @@ impl Capture for SimRx {
 impl Network for SimNet {
     type Tx = SimTx;
     type Rx = SimRx;
-    fn open_tx(&self) -> Result<SimTx, IoError> {
+    fn open_tx(&self, _link: usize) -> Result<SimTx, IoError> {
         Ok(SimTx(self.0.clone()))
     }
     fn open_rx(&self, _: &RxFilter) -> Result<SimRx, IoError> {
@@ -250,14 +296,22 @@ fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> Eng
     let link = Link {
         name: "sim0".into(),
         index: 1,
-        mac: [2, 0, 0, 0, 0, 2],
+        mac: OUR_MAC,
         loopback: false,
     };
-    let path = NetPath {
-        link,
+    let gateway = Exit {
+        link: 0,
         src_ip: IpAddr::V4(OUR_IP),
-        next_hop_mac: [2, 0, 0, 0, 0, 1],
+        hop: Hop::Mac(GATEWAY_MAC),
     };
+    let paths = PathTable::new(
+        vec![link],
+        vec![Span {
+            first: 0,
+            exit: Some(gateway),
+        }],
+    )
+    .unwrap();
     let space = PairSpace::new(
         TargetSet::parse(&[targets.to_string()], &[]).unwrap(),
         PortList::parse(ports).unwrap(),
@@ -277,13 +331,9 @@ fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> Eng
         },
         shard: (0, 1),
         send_threads: threads,
-        paths: Paths {
-            v4: Some(path),
-            v6: None,
-        },
+        paths,
         shape: SynShape::default(),
         only: None,
-        neighbours: None,
     }
 }
 
@@ -406,6 +456,48 @@ fn a_split_handshake_opens_only_when_completed() {
     assert_eq!((s.matched, s.ignored), (64, 0));
 }
 
+/// Three spans: behind the gateway, on the link (odd addresses absent), and no route. The
+/// on-link targets are asked for their MAC once each and probed at it; the absent ones and
+/// the unroutable ones are never probed, and say why.
+#[test]
+fn every_target_leaves_its_own_way() {
+    let mut cfg = config("198.18.0.0/26", 1, 2);
+    let gateway = cfg.paths.spans()[0].exit;
+    let on_link = gateway.map(|e| Exit {
+        hop: Hop::OnLink,
+        ..e
+    });
+    let span = |first, exit| Span { first, exit };
+    cfg.paths = PathTable::new(
+        cfg.paths.links().to_vec(),
+        vec![span(0, gateway), span(16, on_link), span(48, None)],
+    )
+    .unwrap();
+    let (results, s, world) = run_sim(&cfg, Faults::default());
+    for ((ip, port), reason) in by_pair(&results, 256) {
+        let IpAddr::V4(a) = ip else { unreachable!() };
+        let host = a.octets()[3];
+        let want = match host {
+            0..16 => truth(port),
+            16..48 if present(&a.octets()) => truth(port),
+            16..48 => Reason::NoNeighbour,
+            _ => Reason::NoRoute,
+        };
+        assert_eq!(reason, want, "{ip}:{port}");
+    }
+    // 32 on-link targets, each asked once (present) or twice (absent, retries 1).
+    assert_eq!(world.arp_requests.load(Ordering::Relaxed), 16 + 16 * 2);
+    // The 16 present on-link hosts: 4 ports each, plus a retry to the dropped port 84, plus
+    // the RSTs tearing down port 80.
+    assert_eq!(
+        world.on_link_frames.load(Ordering::Relaxed),
+        16 * 4 + 16 + 16
+    );
+    // Only the 16 gateway targets and the 16 present hosts were probed.
+    assert_eq!(world.syns.load(Ordering::Relaxed), 32 * 4 + 32);
+    assert_eq!((s.open, s.closed), (32, 32));
+}
+
 #[test]
 fn repeated_replies_are_reported_once_and_torn_down_each_time() {
     let cfg = config("198.18.0.0/26", 1, 1);
@@ -498,7 +590,7 @@ impl Capture for DeadRx {
 impl Network for DeadRxNet {
     type Tx = SimTx;
     type Rx = DeadRx;
-    fn open_tx(&self) -> Result<SimTx, IoError> {
+    fn open_tx(&self, _link: usize) -> Result<SimTx, IoError> {
         Ok(SimTx(self.0.clone()))
     }
     fn open_rx(&self, _: &RxFilter) -> Result<DeadRx, IoError> {
@@ -544,7 +636,7 @@ impl Transmit for PanickyTx {
 impl Network for PanickyTxNet {
     type Tx = PanickyTx;
     type Rx = SimRx;
-    fn open_tx(&self) -> Result<PanickyTx, IoError> {
+    fn open_tx(&self, _link: usize) -> Result<PanickyTx, IoError> {
         Ok(PanickyTx)
     }
     fn open_rx(&self, _: &RxFilter) -> Result<SimRx, IoError> {

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use synprobe::cookie::SourcePorts;
 use synprobe::io::{
-    FrameBatch, Link, PathOptions, Receiver, RxFilter, SendMode, Sender, find_path,
+    FrameBatch, Link, Receiver, RxFilter, SendMode, Sender, neighbour_mac, route_targets,
 };
+use synprobe::path::{Exit, Hop, Overrides};
+use synprobe::target::TargetSet;
 
 const CHILD: &str = "SYNPROBE_IO_TEST_IN_NETNS";
 
@@ -165,6 +167,7 @@ fn syn_gets_syn_ack_on(use_ring: bool, sport: u16, v6: bool, mode: SendMode) {
             first: 61001,
             last: 61100,
         },
+        neighbours: false,
     };
     let mut rx = Receiver::open_with(&lo, &filter, use_ring).unwrap();
     assert_eq!(rx.uses_ring(), use_ring);
@@ -201,9 +204,9 @@ fn loopback_syn_gets_syn_ack_through_ring_and_fallback() {
     if !in_fresh_netns("loopback_syn_gets_syn_ack_through_ring_and_fallback") {
         return;
     }
-    let p = find_path("127.0.0.1".parse().unwrap(), &PathOptions::default()).unwrap();
-    assert!(p.link.loopback);
-    assert_eq!(p.next_hop_mac, [0; 6]);
+    let (link, e) = way_out("127.0.0.1");
+    assert!(link.loopback);
+    assert_eq!(e.hop, Hop::Mac([0; 6]));
     assert_eq!(synprobe::io::loopback_v4_hint(), None);
     syn_gets_syn_ack(true, 61001);
     syn_gets_syn_ack(false, 61002);
@@ -214,9 +217,9 @@ fn loopback_v6_syn_gets_syn_ack() {
     if !in_fresh_netns("loopback_v6_syn_gets_syn_ack") {
         return;
     }
-    let p = find_path("::1".parse().unwrap(), &PathOptions::default()).unwrap();
-    assert!(p.link.loopback);
-    assert_eq!(p.src_ip, "::1".parse::<IpAddr>().unwrap());
+    let (link, e) = way_out("::1");
+    assert!(link.loopback);
+    assert_eq!(e.src_ip, "::1".parse::<IpAddr>().unwrap());
     syn_gets_syn_ack_on(true, 61003, true, SendMode::Ring);
     syn_gets_syn_ack_on(true, 61004, true, SendMode::Mmsg);
 }
@@ -252,6 +255,7 @@ fn transmit_ring_wraps_without_loss() {
             first: FIRST,
             last: FIRST + N - 1,
         },
+        neighbours: false,
     };
     let mut rx = Receiver::open(&lo, &filter).unwrap();
     let mut tx = Sender::open_with(&lo, SendMode::Ring).unwrap();
@@ -351,16 +355,29 @@ fn veth_neighbour_resolution_by_arp_and_ndp() {
     for (target, src) in [("198.18.0.2", "198.18.0.1"), ("2001:db8::2", "2001:db8::1")] {
         // Our own request, not the kernel's cache: flush it first.
         sh(&["ip", "neigh", "flush", "dev", "va"]);
-        let p = find_path(target.parse().unwrap(), &PathOptions::default()).unwrap();
-        assert_eq!(p.link.name, "va");
-        assert_eq!(p.src_ip, src.parse::<IpAddr>().unwrap());
-        let mac = p.next_hop_mac.map(|b| format!("{b:02x}")).join(":");
-        assert_eq!(mac, peer_mac.trim(), "next hop MAC for {target}");
+        let (link, e) = way_out(target);
+        assert_eq!(link.name, "va");
+        assert_eq!(e.src_ip, src.parse::<IpAddr>().unwrap());
+        assert_eq!(e.hop, Hop::OnLink, "{target} is on the link");
+        let mac = neighbour_mac(&link, e.src_ip, target.parse().unwrap()).unwrap();
+        let mac = mac.map(|b| format!("{b:02x}")).join(":");
+        assert_eq!(mac, peer_mac.trim(), "MAC of {target}");
     }
     // An address nobody answers for.
-    let e = find_path("198.18.0.77".parse().unwrap(), &PathOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("198.18.0.77"), "{e}");
+    let (link, e) = way_out("198.18.0.77");
+    let err = neighbour_mac(&link, e.src_ip, "198.18.0.77".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("198.18.0.77"), "{err}");
     // No route at all.
-    let e = find_path("203.0.113.1".parse().unwrap(), &PathOptions::default()).unwrap_err();
-    assert!(matches!(e, synprobe::io::IoError::NoRoute(_)), "{e}");
+    let targets = TargetSet::parse(&["203.0.113.1".to_string()], &[]).unwrap();
+    let a = route_targets(&targets, &Overrides::default()).unwrap();
+    assert_eq!(a.table.exit_of(0), None);
+    assert_eq!(a.no_route.len(), 1);
+}
+
+/// The interface and exit the kernel's routes give `target`.
+fn way_out(target: &str) -> (Link, Exit) {
+    let targets = TargetSet::parse(&[target.to_string()], &[]).unwrap();
+    let a = route_targets(&targets, &Overrides::default()).unwrap();
+    let e = *a.table.exit_of(0).expect("a route");
+    (a.table.links()[e.link].clone(), e)
 }

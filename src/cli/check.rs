@@ -1,6 +1,5 @@
 //! `synprobe check`: would a load balancer's TCP health check pass, and why not?
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -8,10 +7,10 @@ use clap::Args;
 
 use super::net::{self, NetArgs};
 use super::{CliError, EXIT_FAIL, values};
-use crate::engine::{self, EngineConfig, Paths, Schedule};
-use crate::io::{self, IoError};
+use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::endpoint;
 use crate::output::{Collect, Progress};
+use crate::path::PathTable;
 use crate::probe::{ProbeResult, Reason, State};
 use crate::target::{PairSpace, PortList, TargetSet, parse_endpoint};
 
@@ -81,6 +80,11 @@ pub fn detail(r: &ProbeResult, patience: Patience) -> String {
         Reason::Rst => format!("RST, nothing is listening on port {}", r.port),
         Reason::Icmp(u) => u.plain().to_string(),
         Reason::NoResponse => format!("{}, a filter drops the SYN", patience.silence()),
+        Reason::NoRoute => "no route to host".to_string(),
+        Reason::NoNeighbour if r.ip.is_ipv4() => {
+            "no ARP reply: no host has this address".to_string()
+        }
+        Reason::NoNeighbour => "no NDP reply: no host has this address".to_string(),
     }
 }
 
@@ -133,50 +137,24 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         endpoints.iter().any(|(ip, _)| ip.is_ipv6()),
     )?;
 
-    // Each target gets its own path: targets on the local link each have their own MAC,
-    // and one that answers no ARP / NDP is a verdict (host down), not an error.
-    io::check_privilege()?;
-    let mut paths = Paths { v4: None, v6: None };
-    let mut neighbours = HashMap::new();
-    let mut unreachable: HashMap<IpAddr, String> = HashMap::new();
-    for &(ip, _) in &endpoints {
-        if neighbours.contains_key(&ip) || unreachable.contains_key(&ip) {
-            continue;
-        }
-        match io::find_path(ip, &plan.opts_for(ip)) {
-            Ok(p) => {
-                neighbours.insert(ip, p.next_hop_mac);
-                let slot = if ip.is_ipv4() {
-                    &mut paths.v4
-                } else {
-                    &mut paths.v6
-                };
-                slot.get_or_insert(p);
-            }
-            Err(IoError::NoNeighbour(hop)) => {
-                let proto = if ip.is_ipv4() { "ARP" } else { "NDP" };
-                unreachable.insert(
-                    ip,
-                    format!("no {proto} reply from {hop}, the host is down or not on this link"),
-                );
-            }
-            Err(IoError::NoRoute(_)) => {
-                unreachable.insert(ip, "no route to it from this host".to_string());
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    net::one_link(&paths)?;
-    let _loopback = net::loopback_guard(&paths)?;
-    let probed: Vec<(IpAddr, u16)> = endpoints
+    // Each target gets its own route, as the kernel would send to it: an on-link target is
+    // asked for its MAC by the run itself, and one with no route is a verdict, not an error.
+    let space = pair_space(&endpoints)?;
+    let routes = net::resolve(&plan, &space.targets)?;
+    let routed: Vec<(IpAddr, u16)> = endpoints
         .iter()
         .copied()
-        .filter(|(ip, _)| !unreachable.contains_key(ip))
+        .filter(|&(ip, _)| {
+            space
+                .targets
+                .index_of(ip)
+                .is_some_and(|t| routes.paths.exit_of(t).is_some())
+        })
         .collect();
-    let results = if probed.is_empty() {
+    let results = if routed.is_empty() {
         Vec::new()
     } else {
-        probe(&a, &plan, &probed, paths, neighbours, timeout)?
+        probe(&a, &plan, space, &routed, routes.paths, timeout)?
     };
 
     let patience = Patience {
@@ -186,30 +164,28 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     let mut all_healthy = true;
     let mut reader_there = true;
     for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
-        let (healthy, line) = match unreachable.get(&ip) {
-            Some(why) if a.json => (false, json_unreachable(spec, ip, port, why)),
-            Some(why) => (false, format!("{} unhealthy: {why}", endpoint(ip, port))),
-            None => {
-                let r = results
-                    .iter()
-                    .find(|r| r.ip == ip && r.port == port)
-                    .copied()
-                    .unwrap_or(ProbeResult {
-                        ip,
-                        port,
-                        reason: Reason::NoResponse,
-                        ttl: None,
-                        rtt: None,
-                    });
-                let healthy = r.state() == State::Open;
-                let line = if a.json {
-                    json_line(spec, &r, patience)
-                } else {
-                    let verdict = if healthy { "healthy" } else { "unhealthy" };
-                    format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
-                };
-                (healthy, line)
-            }
+        let silent = if routed.contains(&(ip, port)) {
+            Reason::NoResponse
+        } else {
+            Reason::NoRoute
+        };
+        let r = results
+            .iter()
+            .find(|r| r.ip == ip && r.port == port)
+            .copied()
+            .unwrap_or(ProbeResult {
+                ip,
+                port,
+                reason: silent,
+                ttl: None,
+                rtt: None,
+            });
+        let healthy = r.state() == State::Open;
+        let line = if a.json {
+            json_line(spec, &r, patience)
+        } else {
+            let verdict = if healthy { "healthy" } else { "unhealthy" };
+            format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
         };
         all_healthy &= healthy;
         // A closed output ends the printing, not the verdict: the exit code still covers
@@ -221,22 +197,26 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     Ok(if all_healthy { 0 } else { EXIT_FAIL })
 }
 
-/// Run the engine over the reachable endpoints; the pair space is their addresses x ports,
-/// of which only the asked pairs are probed.
+/// The pair space of the endpoints: their addresses x their ports, of which only the asked
+/// pairs are probed.
+fn pair_space(endpoints: &[(IpAddr, u16)]) -> Result<PairSpace, CliError> {
+    let ips: Vec<String> = endpoints.iter().map(|(ip, _)| ip.to_string()).collect();
+    let ports: Vec<String> = endpoints.iter().map(|(_, p)| p.to_string()).collect();
+    Ok(PairSpace::new(
+        TargetSet::parse(&ips, &[])?,
+        PortList::parse(&ports.join(","))?,
+    )?)
+}
+
+/// Run the engine over the routed endpoints.
 fn probe(
     a: &CheckArgs,
     plan: &net::NetPlan,
+    space: PairSpace,
     endpoints: &[(IpAddr, u16)],
-    paths: Paths,
-    neighbours: HashMap<IpAddr, [u8; 6]>,
+    paths: PathTable,
     timeout: Duration,
 ) -> Result<Vec<ProbeResult>, CliError> {
-    let ips: Vec<String> = endpoints.iter().map(|(ip, _)| ip.to_string()).collect();
-    let ports: Vec<String> = endpoints.iter().map(|(_, p)| p.to_string()).collect();
-    let space = PairSpace::new(
-        TargetSet::parse(&ips, &[])?,
-        PortList::parse(&ports.join(","))?,
-    )?;
     let only = endpoints
         .iter()
         .filter_map(|&(ip, port)| space.index(ip, port))
@@ -248,7 +228,6 @@ fn probe(
     };
     let cfg = EngineConfig {
         only: Some(only),
-        neighbours: Some(neighbours),
         ..EngineConfig::new(space, paths, plan.source_ports, Some(10_000.0), schedule)
     };
     let mut sink = Collect::default();
@@ -260,14 +239,6 @@ fn probe(
         ));
     }
     Ok(sink.0)
-}
-
-/// The JSON verdict for a target no frame could be addressed to.
-fn json_unreachable(spec: &str, ip: IpAddr, port: u16, why: &str) -> String {
-    format!(
-        "{{\"target\":\"{}\",\"ip\":\"{ip}\",\"port\":{port},\"healthy\":false,\"state\":\"filtered\",\"reason\":\"no-neighbour\",\"rtt_ms\":null,\"detail\":\"{why}\"}}",
-        json_escape(spec)
-    )
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::{CliError, values};
 use crate::cookie::SourcePorts;
-use crate::engine::Paths;
-use crate::io::{self, IoError, LoopbackGuard, NetPath, PathOptions};
-use crate::target::TargetSet;
+use crate::io::{self, LoopbackGuard};
+use crate::path::{AssembleError, Overrides, PathTable};
+use crate::target::{IpRange, TargetSet};
 
 #[derive(Debug, Args)]
 pub struct NetArgs {
@@ -31,7 +31,7 @@ pub struct NetArgs {
 /// The network flags, parsed but not yet looked up.
 #[derive(Debug, Clone)]
 pub struct NetPlan {
-    pub opts: PathOptions,
+    pub opts: Overrides,
     pub source_ports: SourcePorts,
 }
 
@@ -57,7 +57,7 @@ impl NetArgs {
             return Err(CliError::Input(format!("unknown interface '{ifname}'")));
         }
         Ok(NetPlan {
-            opts: PathOptions {
+            opts: Overrides {
                 interface: self.interface.clone(),
                 source_ip,
                 gateway_mac,
@@ -65,14 +65,6 @@ impl NetArgs {
             source_ports,
         })
     }
-}
-
-/// One address of each family present in `targets`: the route of that one is the route of
-/// all of them (the usual case of one fleet behind one interface; `--interface` overrides).
-pub fn representatives(targets: &TargetSet) -> (Option<IpAddr>, Option<IpAddr>) {
-    let v4 = targets.has_v4().then(|| targets.ip_at(0));
-    let v6 = targets.has_v6().then(|| targets.ip_at(targets.v4_len()));
-    (v4, v6)
 }
 
 impl NetPlan {
@@ -89,34 +81,18 @@ impl NetPlan {
             _ => Ok(()),
         }
     }
-
-    /// The path options for a target of `ip`'s family: a --source-ip of the other family
-    /// must not be applied to this one.
-    pub fn opts_for(&self, ip: IpAddr) -> PathOptions {
-        let mut o = self.opts.clone();
-        if o.source_ip.is_some_and(|s| s.is_ipv4() != ip.is_ipv4()) {
-            o.source_ip = None;
-        }
-        o
-    }
-}
-
-/// Both families must leave through one interface: the engine has one receive ring.
-pub fn one_link(paths: &Paths) -> Result<(), CliError> {
-    match (&paths.v4, &paths.v6) {
-        (Some(a), Some(b)) if a.link != b.link => Err(CliError::Input(format!(
-            "IPv4 targets route through {} but IPv6 targets through {}; probe them separately or set --interface",
-            a.link.name, b.link.name
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// Put back what a killed run left on this host, then turn on what a 127/8 probe needs
 /// for the run; keep the guard alive until the run ends.
-pub fn loopback_guard(paths: &Paths) -> Result<Option<LoopbackGuard>, CliError> {
-    let (guard, notice) = match &paths.v4 {
-        Some(p) if p.link.loopback => {
+pub fn loopback_guard(paths: &PathTable) -> Result<Option<LoopbackGuard>, CliError> {
+    let v4_on_lo = paths
+        .spans()
+        .iter()
+        .filter_map(|s| s.exit)
+        .any(|e| e.src_ip.is_ipv4() && paths.links()[e.link].loopback);
+    let (guard, notice) = match v4_on_lo {
+        true => {
             let lo = io::enable_loopback_v4()?;
             (lo.guard, lo.notice)
         }
@@ -133,41 +109,92 @@ pub fn loopback_guard(paths: &Paths) -> Result<Option<LoopbackGuard>, CliError> 
     Ok(guard)
 }
 
-/// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),
-/// then a route per family, through one next hop: a sweep of many addresses on the local
-/// link, each with its own MAC, is refused rather than sent to one host's MAC.
-pub fn resolve(
-    plan: &NetPlan,
-    targets: &TargetSet,
-) -> Result<(Paths, Option<LoopbackGuard>), CliError> {
-    io::check_privilege()?;
-    let (r4, r6) = representatives(targets);
-    let v4 = r4
-        .map(|t| sweep_path(plan, t, targets.v4_len()))
-        .transpose()?;
-    let v6 = r6
-        .map(|t| sweep_path(plan, t, targets.v6_len()))
-        .transpose()?;
-    let paths = Paths { v4, v6 };
-    one_link(&paths)?;
-    let guard = loopback_guard(&paths)?;
-    Ok((paths, guard))
+/// The run's ways out, and the targets with none.
+pub struct Routes {
+    pub paths: PathTable,
+    /// Target ranges without a route, and why.
+    pub no_route: Vec<(IpRange, String)>,
+    /// Held for the run, never read: it restores the loopback settings when dropped.
+    #[allow(dead_code)]
+    pub loopback: Option<LoopbackGuard>,
 }
 
-/// The path for `count` targets of `t`'s family, refused when they are on the local link.
-fn sweep_path(plan: &NetPlan, t: IpAddr, count: u64) -> Result<NetPath, CliError> {
-    let on_link = || {
-        CliError::Input(format!(
-            "targets such as {t} are on the local link, each behind its own MAC, and a sweep goes through one next hop; \
-             scan them from another network, use `check` for a few of them, or set --gateway-mac"
-        ))
+/// Privilege first (so an unprivileged user hears about CAP_NET_RAW, not about routes),
+/// then every target's route as the kernel would send it: its interface, source address
+/// and next hop (a gateway's MAC, or on-link: resolved by the run itself).
+pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<Routes, CliError> {
+    io::check_privilege()?;
+    let a = io::route_targets(targets, &plan.opts).map_err(|e| match e {
+        AssembleError::Input(m) => CliError::Input(m),
+        AssembleError::Resolve(e) => e.into(),
+    })?;
+    for w in &a.warnings {
+        say!("synprobe: warning: {w}");
+    }
+    let loopback = loopback_guard(&a.table)?;
+    Ok(Routes {
+        paths: a.table,
+        no_route: a.no_route,
+        loopback,
+    })
+}
+
+/// One line naming the targets with no route: the first few ranges and a count.
+pub fn no_route_line(no_route: &[(IpRange, String)]) -> Option<String> {
+    const SHOWN: usize = 3;
+    if no_route.is_empty() {
+        return None;
+    }
+    let show = |(r, why): &(IpRange, String)| {
+        if r.first() == r.last() {
+            format!("{} ({why})", r.first())
+        } else {
+            format!("{}-{} ({why})", r.first(), r.last())
+        }
     };
-    let sweep = count > 1 && plan.opts.gateway_mac.is_none();
-    match io::find_path(t, &plan.opts_for(t)) {
-        Ok(p) if sweep && io::is_on_link(t, &p.link) => Err(on_link()),
-        Ok(p) => Ok(p),
-        // The target itself was the next hop and did not answer ARP / NDP.
-        Err(IoError::NoNeighbour(hop)) if sweep && hop == t => Err(on_link()),
-        Err(e) => Err(e.into()),
+    let total: u128 = no_route
+        .iter()
+        .map(|(r, _)| r.len().unwrap_or(u128::MAX))
+        .fold(0, u128::saturating_add);
+    let mut line: Vec<String> = no_route.iter().take(SHOWN).map(show).collect();
+    if no_route.len() > SHOWN {
+        line.push(format!("and {} more ranges", no_route.len() - SHOWN));
+    }
+    Some(format!(
+        "no route to {total} target address{}, not probed: {}",
+        if total == 1 { "" } else { "es" },
+        line.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_route_names_the_first_few() {
+        let r = |a: &str, b: &str| {
+            (
+                IpRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap(),
+                "no route".to_string(),
+            )
+        };
+        assert_eq!(no_route_line(&[]), None);
+        assert_eq!(
+            no_route_line(&[r("203.0.113.7", "203.0.113.7")]).unwrap(),
+            "no route to 1 target address, not probed: 203.0.113.7 (no route)"
+        );
+        let many = [
+            r("203.0.113.0", "203.0.113.9"),
+            r("203.0.113.20", "203.0.113.20"),
+            r("203.0.113.30", "203.0.113.31"),
+            r("203.0.113.40", "203.0.113.40"),
+        ];
+        let line = no_route_line(&many).unwrap();
+        assert!(
+            line.starts_with("no route to 14 target addresses"),
+            "{line}"
+        );
+        assert!(line.ends_with("and 1 more ranges"), "{line}");
     }
 }

@@ -124,16 +124,51 @@ pub fn pair_space(
 /// take more than half of the memory the kernel says is available: the allocation would
 /// fail, or the OOM killer end the scan half-way.
 fn fits_in_memory(pairs: u64, available: Option<u64>) -> Result<(), CliError> {
-    let need = pairs.div_ceil(8);
+    fits_with(pairs, 0, available)
+}
+
+/// The same, with `extra` bytes besides the bitmap (the on-link targets' neighbour table).
+fn fits_with(pairs: u64, extra: u64, available: Option<u64>) -> Result<(), CliError> {
+    let need = pairs.div_ceil(8).saturating_add(extra);
     match available {
         Some(avail) if need > avail / 2 => Err(CliError::Input(format!(
-            "{pairs} pairs need {} MiB for their answer bitmap (one bit each), more than half of the {} MiB this machine has available; \
+            "{pairs} pairs need {} MiB for their answer bitmap (one bit each){}, more than half of the {} MiB this machine has available; \
              narrow the targets or ports, or scan them in parts",
             need >> 20,
+            if extra > 0 {
+                " and their on-link neighbours (12 bytes each)"
+            } else {
+                ""
+            },
             avail >> 20
         ))),
         _ => Ok(()),
     }
+}
+
+/// Every target's route; the ones without are named on stderr, and a scan where none has
+/// one is refused (exit 1). On-link targets' MACs take memory too: checked here.
+fn routes_for(plan: &net::NetPlan, space: &PairSpace) -> Result<net::Routes, CliError> {
+    let routes = net::resolve(plan, &space.targets)?;
+    if let Some(line) = net::no_route_line(&routes.no_route) {
+        say!("synprobe: {line}");
+    }
+    if !routes.paths.any_route() {
+        return Err(CliError::Runtime(
+            "no route to any target: nothing to probe".into(),
+        ));
+    }
+    let on_link: u64 = routes
+        .paths
+        .on_link(space.targets.len())
+        .map(|r| r.end - r.start)
+        .sum();
+    fits_with(
+        space.len(),
+        crate::engine::Neighbours::bytes_for(on_link),
+        crate::io::mem_available(),
+    )?;
+    Ok(routes)
 }
 
 fn open_output(path: &str) -> Result<File, CliError> {
@@ -190,7 +225,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         .as_deref()
         .is_some_and(|p| std::path::Path::new(p).exists());
     let file = a.output.as_deref().map(open_output).transpose()?;
-    let (paths, _loopback) = match net::resolve(&plan, &space.targets) {
+    let routes = match routes_for(&plan, &space) {
         Ok(r) => r,
         Err(e) => {
             // Nor does it leave a new empty file behind.
@@ -209,7 +244,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         round_wait: wait,
         final_wait: wait,
     };
-    let base = EngineConfig::new(space, paths, plan.source_ports, rate, schedule);
+    let base = EngineConfig::new(space, routes.paths, plan.source_ports, rate, schedule);
     let cfg = EngineConfig {
         seed: a.seed.unwrap_or(base.seed),
         shard,

@@ -4,6 +4,7 @@
 //! schedule and in the sink results go to.
 
 mod clock;
+mod neighbours;
 mod net;
 mod receiver;
 mod run;
@@ -12,19 +13,20 @@ mod sender;
 mod tracker;
 
 pub use clock::Clock;
+pub use neighbours::Neighbours;
 pub use net::{Capture, Network, PacketNetwork, Transmit};
 pub use run::{run, run_on};
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
 
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::cookie::{CookieKey, SourcePorts};
-use crate::io::{IoError, Link, NetPath};
+use crate::io::IoError;
+use crate::path::PathTable;
 use crate::target::PairSpace;
 
 #[derive(Debug, Error)]
@@ -71,22 +73,6 @@ pub enum Schedule {
     Cycle { duration: Duration },
 }
 
-/// The routes of a run: one interface, with a next hop per address family in use.
-#[derive(Clone, Debug)]
-pub struct Paths {
-    pub v4: Option<NetPath>,
-    pub v6: Option<NetPath>,
-}
-
-impl Paths {
-    pub fn link(&self) -> &Link {
-        match (&self.v4, &self.v6) {
-            (Some(p), _) | (None, Some(p)) => &p.link,
-            (None, None) => unreachable!("Paths is built with at least one family"),
-        }
-    }
-}
-
 /// Everything one engine run needs, validated.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -102,23 +88,21 @@ pub struct EngineConfig {
     /// This machine's shard: (index, count), index < count.
     pub shard: (u64, u64),
     pub send_threads: usize,
-    pub paths: Paths,
+    /// Which way each target's probes leave.
+    pub paths: PathTable,
     pub shape: SynShape,
     /// Probe only these pair indices (for `check`, whose HOST:PORT list is not a full
     /// addresses x ports product); `None` probes every pair.
     pub only: Option<HashSet<u64>>,
-    /// Per-target next-hop MACs, for targets on the local link (each its own MAC); targets
-    /// not in it go to their family's path MAC.
-    pub neighbours: Option<HashMap<IpAddr, [u8; 6]>>,
 }
 
 impl EngineConfig {
     /// A run over `space` with a fresh secret cookie key and the defaults every driver
-    /// shares: one shard, one send thread, a Linux-like SYN, every pair, one next hop per
-    /// family. Drivers override fields with struct-update syntax.
+    /// shares: one shard, one send thread, a Linux-like SYN, every pair. Drivers override
+    /// fields with struct-update syntax.
     pub fn new(
         space: PairSpace,
-        paths: Paths,
+        paths: PathTable,
         source_ports: SourcePorts,
         rate: Option<f64>,
         schedule: Schedule,
@@ -137,24 +121,11 @@ impl EngineConfig {
             paths,
             shape: SynShape::default(),
             only: None,
-            neighbours: None,
         }
     }
 
     /// Whether pair `idx` is to be probed at all.
     pub fn wants(&self, idx: u64) -> bool {
         self.only.as_ref().is_none_or(|o| o.contains(&idx))
-    }
-
-    /// The MAC a frame to `ip` goes to.
-    pub fn next_hop_mac(&self, ip: IpAddr) -> Option<[u8; 6]> {
-        if let Some(mac) = self.neighbours.as_ref().and_then(|n| n.get(&ip)) {
-            return Some(*mac);
-        }
-        match ip {
-            IpAddr::V4(_) => self.paths.v4.as_ref(),
-            IpAddr::V6(_) => self.paths.v6.as_ref(),
-        }
-        .map(|p| p.next_hop_mac)
     }
 }

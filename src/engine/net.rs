@@ -26,13 +26,15 @@ pub trait Capture: Send {
 pub trait Network: Sync {
     type Tx: Transmit;
     type Rx: Capture;
-    fn open_tx(&self) -> Result<Self::Tx, IoError>;
+    /// A send end on link `link` (an index into the run's `PathTable::links`).
+    fn open_tx(&self, link: usize) -> Result<Self::Tx, IoError>;
+    /// The one receive end, on every link of the run.
     fn open_rx(&self, filter: &RxFilter) -> Result<Self::Rx, IoError>;
 }
 
-/// The real network: packet sockets on one interface.
+/// The real network: packet sockets on the run's interfaces.
 pub struct PacketNetwork<'a> {
-    pub link: &'a Link,
+    pub links: &'a [Link],
 }
 
 impl Transmit for Sender {
@@ -57,10 +59,19 @@ impl Capture for Receiver {
 impl Network for PacketNetwork<'_> {
     type Tx = Sender;
     type Rx = Receiver;
-    fn open_tx(&self) -> Result<Sender, IoError> {
-        Sender::open(self.link)
+    fn open_tx(&self, link: usize) -> Result<Sender, IoError> {
+        let link = self
+            .links
+            .get(link)
+            .ok_or_else(|| IoError::NoSuchInterface(format!("#{link}")))?;
+        Sender::open(link)
     }
     fn open_rx(&self, filter: &RxFilter) -> Result<Receiver, IoError> {
-        Receiver::open(self.link, filter)
+        match self.links {
+            [one] => Receiver::open(one, filter),
+            // Several links: one socket bound to every interface; the filter keeps it to
+            // replies to our addresses.
+            _ => Receiver::open_all(filter),
+        }
     }
 }

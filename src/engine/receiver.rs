@@ -1,21 +1,21 @@
 //! The receive thread: frames from the ring, checked parse, checksum check where the kernel
 //! has not vouched, the proof check (`proof::judge`), dedup, a teardown RST for every open
-//! port, a SYN-ACK answering every bare SYN that may be a split handshake, and verdicts out
-//! to the driver in batches.
+//! port, a SYN-ACK answering every bare SYN that may be a split handshake, ARP / NDP answers
+//! for on-link targets, and verdicts out to the driver in batches.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use super::net::{Capture, Transmit};
-use super::{Clock, EngineConfig, SendTimes, Tracker};
+use super::{Clock, EngineConfig, Neighbours, SendTimes, Tracker};
 use crate::classify::{Reply, checksums_ok, parse_reply};
 use crate::io::{FrameBatch, IoError, RxMeta, RxStats};
 use crate::pacer::Pacer;
+use crate::path::Hop;
 use crate::probe::ProbeResult;
 use crate::proof::{Verdict, judge};
-use crate::wire::{ControlFields, build_control, tcp};
+use crate::wire::{ControlFields, build_control, neighbour, tcp};
 
 /// Counters the receive thread keeps (read by the driver for progress and the summary).
 #[derive(Default)]
@@ -39,6 +39,7 @@ pub struct RxTask<'a> {
     pub tracker: &'a Tracker,
     pub times: &'a SendTimes,
     pub counters: &'a RxCounters,
+    pub neighbours: &'a Neighbours,
     pub clock: Clock,
     /// Set by the driver when listening is over.
     pub done: &'a AtomicBool,
@@ -47,12 +48,15 @@ pub struct RxTask<'a> {
 
 /// Replies older than this cannot be ours: a TSecr that far back is a wrapped or forged one.
 const MAX_RTT_US: u32 = 120_000_000;
+/// The least burst of split-handshake SYN-ACKs allowed at once.
+const CHALLENGE_BURST: u64 = 1024;
 /// Control segments (RSTs, SYN-ACKs) per kernel call.
 const CONTROL_BATCH: usize = 64;
 
 /// What one receive loop carries from frame to frame.
 struct RxState {
-    control: FrameBatch,
+    /// One batch of control segments per link.
+    control: Vec<FrameBatch>,
     results: Vec<ProbeResult>,
     pending_err: Option<IoError>,
     /// Keeps split-handshake SYN-ACKs inside the scan's rate, whatever a forger sends.
@@ -64,23 +68,30 @@ impl RxTask<'_> {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (our MAC, the next hop's MAC) for a frame to `ip`.
-    fn macs(&self, ip: IpAddr) -> Option<([u8; 6], [u8; 6])> {
-        Some((self.cfg.paths.link().mac, self.cfg.next_hop_mac(ip)?))
+    /// (link, our MAC, the next hop's MAC) for a frame to target `t`.
+    fn way_to(&self, t: u64) -> Option<(usize, [u8; 6], [u8; 6])> {
+        let route = self.cfg.paths.exit_of(t)?;
+        let hop = match route.hop {
+            Hop::Mac(m) => m,
+            Hop::OnLink => self.neighbours.mac(t)?,
+        };
+        Some((route.link, self.cfg.paths.links()[route.link].mac, hop))
     }
 
-    /// Queue a control segment answering `r`; sends a full batch at once.
+    /// Queue a control segment answering `r` (from target `t`); sends a full batch at once.
     fn answer(
         &self,
         st: &mut RxState,
-        tx: &mut impl Transmit,
+        txs: &mut [impl Transmit],
         r: &Reply,
+        t: u64,
         seq: u32,
         ack: Option<u32>,
     ) {
-        let Some(macs) = self.macs(r.target) else {
+        let Some((l, mine, hop)) = self.way_to(t) else {
             return;
         };
+        let macs = (mine, hop);
         let rst = ControlFields::rst(
             macs,
             r.local,
@@ -97,23 +108,45 @@ impl RxTask<'_> {
             },
             None => rst,
         };
-        st.control.push_with(|buf| build_control(buf, &f));
-        if st.control.is_full() {
-            self.flush(st, tx);
+        st.control[l].push_with(|buf| build_control(buf, &f));
+        if st.control[l].is_full() {
+            self.flush(st, l, &mut txs[l]);
         }
     }
 
-    /// Hand the queued control segments to the kernel; an error ends the run after this poll.
-    fn flush(&self, st: &mut RxState, tx: &mut impl Transmit) {
-        if let Err(e) = tx.send(&mut st.control) {
-            st.control.clear();
+    /// Hand link `l`'s queued control segments to the kernel; an error ends the run after
+    /// this poll.
+    fn flush(&self, st: &mut RxState, l: usize, tx: &mut impl Transmit) {
+        if st.control[l].is_empty() {
+            return;
+        }
+        if let Err(e) = tx.send(&mut st.control[l]) {
+            st.control[l].clear();
             st.pending_err.get_or_insert(e);
         }
     }
 
-    fn on_frame(&self, st: &mut RxState, tx: &mut impl Transmit, frame: &[u8], meta: RxMeta) {
+    /// An ARP reply or Neighbor Advertisement for one of our on-link targets.
+    fn learn(&self, frame: &[u8]) -> bool {
+        if self.neighbours.is_empty() {
+            return false;
+        }
+        let Some((ip, mac)) = neighbour::parse_answer(frame) else {
+            return false;
+        };
+        self.cfg
+            .space
+            .targets
+            .index_of(ip)
+            .is_some_and(|t| self.neighbours.learn(t, mac))
+    }
+
+    fn on_frame(&self, st: &mut RxState, txs: &mut [impl Transmit], frame: &[u8], meta: RxMeta) {
         let Some(r) = parse_reply(frame) else {
-            return self.count(&self.counters.ignored);
+            if !self.learn(frame) {
+                self.count(&self.counters.ignored);
+            }
+            return;
         };
         if !meta.checksum_vouched && !checksums_ok(frame) {
             return self.count(&self.counters.bad_checksums);
@@ -124,7 +157,7 @@ impl RxTask<'_> {
         }
         let (reason, teardown) = match verdict {
             Verdict::Proven { reason, teardown } => (reason, teardown),
-            Verdict::Challenge { seq, ack } => return self.challenge(st, tx, &r, seq, ack),
+            Verdict::Challenge { seq, ack } => return self.challenge(st, txs, &r, seq, ack),
             Verdict::UnverifiedSyn => return,
             Verdict::Ignored => return self.count(&self.counters.ignored),
         };
@@ -134,7 +167,7 @@ impl RxTask<'_> {
         // Tear down every open port's reply, duplicates too: a retransmitted SYN-ACK means
         // the target still holds a half-open entry.
         if let Some(seq) = teardown {
-            self.answer(st, tx, &r, seq, None);
+            self.answer(st, txs, &r, self.cfg.space.target_index(idx), seq, None);
             self.count(&self.counters.rsts);
         }
         if self.tracker.test_and_set(idx) {
@@ -152,7 +185,14 @@ impl RxTask<'_> {
 
     /// Answer a bare SYN, at most once per SYN, only for a pair this run probes and that has
     /// not answered yet, and only while the rate budget allows.
-    fn challenge(&self, st: &mut RxState, tx: &mut impl Transmit, r: &Reply, seq: u32, ack: u32) {
+    fn challenge(
+        &self,
+        st: &mut RxState,
+        txs: &mut [impl Transmit],
+        r: &Reply,
+        seq: u32,
+        ack: u32,
+    ) {
         let Some(idx) = self.cfg.space.index(r.target, r.target_port) else {
             return;
         };
@@ -163,7 +203,8 @@ impl RxTask<'_> {
         if st.challenge_pacer.permits(self.clock.now_ns(), sent) == 0 {
             return;
         }
-        self.answer(st, tx, r, seq, Some(ack));
+        let t = self.cfg.space.target_index(idx);
+        self.answer(st, txs, r, t, seq, Some(ack));
         self.count(&self.counters.challenges);
         self.count(&self.counters.challenge_debt);
     }
@@ -184,19 +225,27 @@ impl RxTask<'_> {
             .map(|us| Duration::from_micros(u64::from(us)))
     }
 
-    pub fn run(self, mut rx: impl Capture, mut tx: impl Transmit) -> Result<RxStats, IoError> {
+    pub fn run(
+        self,
+        mut rx: impl Capture,
+        mut txs: Vec<impl Transmit>,
+    ) -> Result<RxStats, IoError> {
         let mut st = RxState {
-            control: FrameBatch::with_capacity(CONTROL_BATCH),
+            control: txs
+                .iter()
+                .map(|_| FrameBatch::with_capacity(CONTROL_BATCH))
+                .collect(),
             results: Vec::with_capacity(1024),
             pending_err: None,
-            // A burst of 10 ms of the rate: real split-handshake hosts answer a burst of SYNs
-            // with a burst of SYNs; the senders pay the burst back.
+            // Bursty: the ring hands over up to 10 ms of replies at once, and real
+            // split-handshake hosts answer a burst of SYNs with a burst of SYNs; 100 ms of the
+            // rate (at least 1,024) is allowed at once, and the senders pay it back.
             challenge_pacer: Pacer::new(
                 self.cfg.rate,
                 self.cfg
                     .rate
-                    .map_or(0, |r| (r / 100.0) as u64)
-                    .max(CONTROL_BATCH as u64),
+                    .map_or(0, |r| (r / 10.0) as u64)
+                    .max(CHALLENGE_BURST),
                 self.clock.now_ns(),
             ),
         };
@@ -212,10 +261,10 @@ impl RxTask<'_> {
                 Duration::from_millis(10)
             };
             rx.poll(timeout, &mut |frame, meta| {
-                self.on_frame(&mut st, &mut tx, frame, meta)
+                self.on_frame(&mut st, &mut txs, frame, meta)
             })?;
-            if !st.control.is_empty() {
-                self.flush(&mut st, &mut tx);
+            for (l, tx) in txs.iter_mut().enumerate() {
+                self.flush(&mut st, l, tx);
             }
             if let Some(e) = st.pending_err.take() {
                 return Err(e);

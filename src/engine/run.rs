@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use super::net::{Network, PacketNetwork, Transmit};
 use super::receiver::{RxCounters, RxTask};
 use super::sender::{SendJob, SendShared, send_job};
-use super::{Clock, EngineConfig, EngineError, Schedule, SendTimes, Tracker};
+use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
 use crate::io::RxFilter;
 use crate::output::{Progress, Sink, Summary};
+use crate::path::Hop;
 use crate::permute::{Permutation, Slice};
 use crate::probe::{ProbeResult, Reason, State};
 use crate::wire::{SynParams, SynTemplate};
@@ -36,18 +37,45 @@ impl Tally {
     }
 }
 
-fn template(cfg: &EngineConfig, p: Option<&crate::io::NetPath>) -> Option<SynTemplate> {
-    p.map(|p| {
-        SynTemplate::new(&SynParams {
-            src_mac: p.link.mac,
-            dst_mac: p.next_hop_mac,
-            src_ip: p.src_ip,
-            ttl: cfg.shape.ttl,
-            window: cfg.shape.window,
-            mss: cfg.shape.mss,
-            wscale: cfg.shape.wscale,
+/// How long an on-link target has to answer an ARP / NDP request before it is asked again,
+/// and how many requests it gets (the kernel's own defaults: 1 s, 3 probes, are kinder to
+/// one connection than to a sweep of absent hosts).
+const NEIGHBOUR_INTERVAL_MS: u32 = 500;
+
+/// One SYN template per span of the path table; `None` for a span without a route.
+fn templates(cfg: &EngineConfig) -> Vec<Option<SynTemplate>> {
+    let links = cfg.paths.links();
+    cfg.paths
+        .spans()
+        .iter()
+        .map(|s| {
+            s.exit.map(|r| {
+                let dst_mac = match r.hop {
+                    Hop::Mac(m) => m,
+                    Hop::OnLink => [0; 6], // each probe gets its target's own
+                };
+                SynTemplate::new(&SynParams {
+                    src_mac: links[r.link].mac,
+                    dst_mac,
+                    src_ip: r.src_ip,
+                    ttl: cfg.shape.ttl,
+                    window: cfg.shape.window,
+                    mss: cfg.shape.mss,
+                    wscale: cfg.shape.wscale,
+                })
+            })
         })
-    })
+        .collect()
+}
+
+/// Why a pair that never answered is silent: no route, no neighbour, or no response.
+fn silence(cfg: &EngineConfig, neighbours: &Neighbours, idx: u64) -> Reason {
+    let t = cfg.space.target_index(idx);
+    match cfg.paths.exit_of(t) {
+        None => Reason::NoRoute,
+        Some(_) if neighbours.absent(t) => Reason::NoNeighbour,
+        Some(_) => Reason::NoResponse,
+    }
 }
 
 /// Sets its flag when dropped, on return or unwind alike.
@@ -74,11 +102,13 @@ pub fn run(
     progress: &mut Progress,
     stop: &AtomicBool,
 ) -> Result<Summary, EngineError> {
-    if cfg.paths.v4.is_none() && cfg.paths.v6.is_none() {
-        return Err(EngineError::Config("no route for any target family".into()));
+    if !cfg.paths.any_route() {
+        return Err(EngineError::Config("no route to any target".into()));
     }
-    let link = cfg.paths.link().clone();
-    run_on(&PacketNetwork { link: &link }, cfg, sink, progress, stop)
+    let net = PacketNetwork {
+        links: cfg.paths.links(),
+    };
+    run_on(&net, cfg, sink, progress, stop)
 }
 
 /// Run the engine over any network (the real one, or a simulated one in tests).
@@ -98,23 +128,31 @@ pub fn run_on<N: Network>(
     let my_pairs = cfg.only.as_ref().map_or(slice_len, |o| o.len() as u64);
     let tracker = Tracker::new(pairs_total);
     let times = SendTimes::new(pairs_total);
+    let neighbours = Neighbours::new(
+        cfg.paths.on_link(cfg.space.targets.len()),
+        retries_of(cfg).saturating_add(1).min(15) as u8,
+        NEIGHBOUR_INTERVAL_MS,
+    );
     let counters = RxCounters::default();
     let sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
 
     // The receiver is open before the first SYN leaves, so no early reply is missed.
-    let local_ips = [&cfg.paths.v4, &cfg.paths.v6]
-        .iter()
-        .filter_map(|p| p.as_ref().map(|p| p.src_ip))
-        .collect();
     let rx = net.open_rx(&RxFilter {
-        local_ips,
+        local_ips: cfg.paths.local_ips(),
         ports: cfg.source_ports,
+        neighbours: !neighbours.is_empty(),
     })?;
-    let rst_tx = net.open_tx()?;
+    let links = cfg.paths.links().len();
+    let open_all = || {
+        (0..links)
+            .map(|l| net.open_tx(l))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let control_tx = open_all()?;
     let mut senders = Vec::new();
     for _ in 0..cfg.send_threads.max(1) {
-        senders.push(net.open_tx()?);
+        senders.push(open_all()?);
     }
 
     let shared = SendShared {
@@ -122,8 +160,8 @@ pub fn run_on<N: Network>(
         perm: &perm,
         tracker: &tracker,
         times: &times,
-        t4: template(cfg, cfg.paths.v4.as_ref()),
-        t6: template(cfg, cfg.paths.v6.as_ref()),
+        templates: templates(cfg),
+        neighbours: &neighbours,
         clock,
         stop,
         sent: &sent,
@@ -144,12 +182,13 @@ pub fn run_on<N: Network>(
             tracker: &tracker,
             times: &times,
             counters: &counters,
+            neighbours: &neighbours,
             clock,
             done: &done,
             out: out_tx,
         };
         let rx_handle = s.spawn(move || {
-            let r = task.run(rx, rst_tx);
+            let r = task.run(rx, control_tx);
             // A dead receiver makes the rest of the schedule pointless: stop the senders and
             // the waits now rather than sending and listening for replies nobody reads.
             if r.is_err() {
@@ -243,7 +282,7 @@ pub fn run_on<N: Network>(
                 let r = ProbeResult {
                     ip,
                     port,
-                    reason: Reason::NoResponse,
+                    reason: silence(cfg, &neighbours, idx),
                     ttl: None,
                     rtt: None,
                 };
@@ -288,11 +327,19 @@ pub fn run_on<N: Network>(
     })
 }
 
+/// How many retry rounds the schedule has.
+fn retries_of(cfg: &EngineConfig) -> u32 {
+    match cfg.schedule {
+        Schedule::Rounds { retries, .. } => retries,
+        Schedule::Cycle { .. } => 0,
+    }
+}
+
 /// Run the rounds (or the cycle) and the waits; returns timing for the summary.
 fn drive(
     cfg: &EngineConfig,
     shared: &SendShared,
-    mut senders: Vec<impl Transmit>,
+    mut senders: Vec<Vec<impl Transmit>>,
     my_slice: Slice,
     my_pairs: u64,
     counters: &RxCounters,
@@ -325,14 +372,14 @@ fn drive(
             let handles: Vec<_> = senders
                 .iter_mut()
                 .enumerate()
-                .map(|(i, tx)| {
+                .map(|(i, txs)| {
                     let job = SendJob {
                         slice: my_slice.split(i as u64, threads),
                         skip_answered: round > 0,
                         rate,
                         cycle_until_ns,
                     };
-                    s.spawn(move || send_job(shared, tx, &job))
+                    s.spawn(move || send_job(shared, txs, &job))
                 })
                 .collect();
             handles

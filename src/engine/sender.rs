@@ -1,18 +1,28 @@
-//! One send thread: walks its slice of the permutation, builds SYNs from the template into
-//! a batch, and hands whole batches to the kernel at the paced rate.
+//! One send thread: walks its slice of the permutation, builds SYNs from the templates into
+//! a batch per link, and hands whole batches to the kernel at the paced rate. A pair whose
+//! on-link target's MAC is not known yet is set aside (after asking for it, once) and sent
+//! when the answer is in, so resolving an on-link fleet costs no extra pass.
 
-use std::net::IpAddr;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::neighbours::{Neighbours, Next};
 use super::net::Transmit;
 use super::{Clock, EngineConfig, SendTimes, Tracker};
 use crate::io::{FrameBatch, IoError};
 use crate::pacer::Pacer;
+use crate::path::Hop;
 use crate::permute::{Permutation, Slice};
-use crate::wire::{SynFields, SynTemplate};
+use crate::wire::{SynFields, SynTemplate, neighbour};
 
 /// Frames per kernel call: zmap's and the plain-C anchor's batch size.
 pub const BATCH: usize = 64;
+/// Pairs a thread may hold aside waiting for ARP / NDP; past it the walk pauses.
+const ASIDE_CAP: usize = 1 << 20;
+/// A pair set aside is looked at again after this, then twice as long each time, up to
+/// `ASIDE_MAX_NS`: an answer on a LAN takes well under a millisecond.
+const ASIDE_FIRST_NS: u64 = 1_000_000;
+const ASIDE_MAX_NS: u64 = 64_000_000;
 
 /// What every send thread shares (read-only, or atomics).
 pub struct SendShared<'a> {
@@ -20,8 +30,9 @@ pub struct SendShared<'a> {
     pub perm: &'a Permutation,
     pub tracker: &'a Tracker,
     pub times: &'a SendTimes,
-    pub t4: Option<SynTemplate>,
-    pub t6: Option<SynTemplate>,
+    /// One SYN template per span of `cfg.paths` (`None` where there is no route).
+    pub templates: Vec<Option<SynTemplate>>,
+    pub neighbours: &'a Neighbours,
     pub clock: Clock,
     pub stop: &'a AtomicBool,
     pub sent: &'a AtomicU64,
@@ -42,22 +53,43 @@ pub struct SendJob {
     pub cycle_until_ns: Option<u64>,
 }
 
-impl SendShared<'_> {
-    fn template(&self, dst: IpAddr) -> Option<&SynTemplate> {
-        match dst {
-            IpAddr::V4(_) => self.t4.as_ref(),
-            IpAddr::V6(_) => self.t6.as_ref(),
+/// A pair waiting for its target's MAC.
+struct Aside {
+    idx: u64,
+    due_ns: u64,
+    backoff_ns: u64,
+}
+
+/// One frame batch per link, and the SYNs in each.
+struct Batches {
+    frames: Vec<FrameBatch>,
+    syns: Vec<u64>,
+}
+
+impl Batches {
+    /// Send link `l`'s batch; returns the SYNs it held.
+    fn flush(&mut self, l: usize, tx: &mut impl Transmit) -> Result<u64, IoError> {
+        if self.frames[l].is_empty() {
+            return Ok(0);
         }
+        tx.send(&mut self.frames[l])?;
+        Ok(std::mem::take(&mut self.syns[l]))
     }
 }
 
-/// Send one job; returns how many probes went out.
-pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Result<u64, IoError> {
+/// Send one job over `txs` (one per link of `cfg.paths`); returns how many probes went out.
+pub fn send_job(sh: &SendShared, txs: &mut [impl Transmit], job: &SendJob) -> Result<u64, IoError> {
     let n = job.slice.len();
     if n == 0 {
         return Ok(0);
     }
-    let mut batch = FrameBatch::with_capacity(BATCH);
+    let mut out = Batches {
+        frames: (0..txs.len())
+            .map(|_| FrameBatch::with_capacity(BATCH))
+            .collect(),
+        syns: vec![0; txs.len()],
+    };
+    let mut aside: VecDeque<Aside> = VecDeque::new();
     let mut pacer = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
     // At low rates, wait for a batch worth at most half a millisecond of probes rather than
     // making one syscall per probe; at high rates that is the full batch.
@@ -66,10 +98,7 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
     });
     // `sent` counts this thread's SYNs; `paid` the receiver's SYN-ACKs it took over.
     let (mut k, mut sent, mut paid) = (0u64, 0u64, 0u64);
-    let src = |ip: IpAddr| match ip {
-        IpAddr::V4(_) => sh.cfg.paths.v4.as_ref().map(|p| p.src_ip),
-        IpAddr::V6(_) => sh.cfg.paths.v6.as_ref().map(|p| p.src_ip),
-    };
+    let cycling = job.cycle_until_ns.is_some();
     loop {
         if sh.stop.load(Ordering::Relaxed) {
             break;
@@ -77,42 +106,82 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
         let now = sh.clock.now_ns();
         match job.cycle_until_ns {
             Some(end) if now >= end => break,
-            None if k >= n => break,
+            None if k >= n && aside.is_empty() => break,
             _ => {}
         }
         if job.rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
             paid += sh.owed.swap(0, Ordering::Relaxed);
         }
         let permits = pacer.permits(now, sent + paid);
-        let left = if job.cycle_until_ns.is_some() {
+        let left = if cycling {
             u64::MAX
         } else {
-            n - k
+            n - k + aside.len() as u64
         };
         if permits < want.min(left) {
             sh.clock
                 .sleep_until(pacer.next_permit_ns(sent + paid + want.min(left) - 1));
             continue;
         }
-        let quota = permits.min(BATCH as u64) as usize;
+        let quota = permits.min(BATCH as u64);
         let now_real = crate::io::realtime_ns();
         let tsval = sh.clock.tsval_at(now_real);
         let now_us = (now_real / 1000) as u32;
+        let now_ms = (now / 1_000_000) as u32;
+        let mut syns = 0u64;
         // Bounded so that a slice whose pairs are all skipped cannot spin here forever.
         let mut tries = 0;
-        while batch.len() < quota && tries < 4 * BATCH && (k < n || job.cycle_until_ns.is_some()) {
+        while syns < quota && tries < 4 * BATCH {
             tries += 1;
-            let pos = job.slice.position(k % n);
-            k += 1;
-            let idx = sh.perm.at(pos);
+            // Set-aside pairs that are due first, then the walk.
+            let due = aside.front().is_some_and(|a| a.due_ns <= now);
+            let (idx, backoff_ns) = if let Some(a) = aside.pop_front_if(|_| due) {
+                (a.idx, (a.backoff_ns * 2).min(ASIDE_MAX_NS))
+            } else if (k < n || cycling) && aside.len() < ASIDE_CAP {
+                let pos = job.slice.position(k % n);
+                k += 1;
+                (sh.perm.at(pos), ASIDE_FIRST_NS)
+            } else {
+                break;
+            };
             if (job.skip_answered && sh.tracker.is_set(idx)) || !sh.cfg.wants(idx) {
                 continue;
             }
-            let (dst, dport) = sh.cfg.space.pair(idx);
-            let (Some(t), Some(src)) = (sh.template(dst), src(dst)) else {
-                continue;
+            let t = sh.cfg.space.target_index(idx);
+            let (span, s) = sh.cfg.paths.span_of(t);
+            let (Some(route), Some(tpl)) = (s.exit, sh.templates[span].as_ref()) else {
+                continue; // no route: reported as such at the end
             };
-            let c = sh.cfg.key.cookie(src, dst, dport, sh.cfg.source_ports);
+            let (dst, dport) = sh.cfg.space.pair(idx);
+            let l = route.link;
+            let mac = match route.hop {
+                Hop::Mac(_) => None, // in the template
+                Hop::OnLink => match sh.neighbours.next(t, now_ms) {
+                    Next::Use(mac) => Some(mac),
+                    Next::Absent => continue,
+                    next => {
+                        if next == Next::Ask {
+                            let my_mac = sh.cfg.paths.links()[l].mac;
+                            out.frames[l].push_with(|buf| {
+                                neighbour::build_request(buf, my_mac, route.src_ip, dst)
+                            });
+                            if out.frames[l].is_full() {
+                                sent += out.flush(l, &mut txs[l])?;
+                            }
+                        }
+                        aside.push_back(Aside {
+                            idx,
+                            due_ns: now + backoff_ns,
+                            backoff_ns,
+                        });
+                        continue;
+                    }
+                },
+            };
+            let c = sh
+                .cfg
+                .key
+                .cookie(route.src_ip, dst, dport, sh.cfg.source_ports);
             let f = SynFields {
                 dst,
                 sport: c.sport,
@@ -121,20 +190,33 @@ pub fn send_job(sh: &SendShared, tx: &mut impl Transmit, job: &SendJob) -> Resul
                 ip_id: (c.seq ^ (c.seq >> 16)) as u16,
                 tsval,
             };
-            let neighbour = sh.cfg.neighbours.as_ref().and_then(|n| n.get(&dst));
-            batch.push_with(|buf| {
-                let len = t.fill(buf, &f);
-                if let Some(mac) = neighbour {
-                    buf[..6].copy_from_slice(mac); // on-link target: its own MAC
+            out.frames[l].push_with(|buf| {
+                let len = tpl.fill(buf, &f);
+                if let Some(mac) = mac {
+                    buf[..6].copy_from_slice(&mac); // on-link target: its own MAC
                 }
                 len
             });
+            out.syns[l] += 1;
+            syns += 1;
             sh.times.record(idx, now_us);
+            if out.frames[l].is_full() {
+                sent += out.flush(l, &mut txs[l])?;
+            }
         }
-        if !batch.is_empty() {
-            let c = tx.send(&mut batch)? as u64;
-            sent += c;
-            sh.sent.fetch_add(c, Ordering::Relaxed);
+        let mut flushed = 0;
+        for (l, tx) in txs.iter_mut().enumerate() {
+            flushed += out.flush(l, tx)?;
+        }
+        sent += flushed;
+        sh.sent.fetch_add(syns, Ordering::Relaxed);
+        let walk_done = (k >= n && !cycling) || aside.len() >= ASIDE_CAP;
+        if syns == 0
+            && walk_done
+            && let Some(a) = aside.front()
+        {
+            // Nothing to send until a set-aside pair is due.
+            sh.clock.sleep_until(a.due_ns.min(now + ASIDE_MAX_NS));
         }
     }
     Ok(sent)

@@ -56,6 +56,7 @@ const IP6_NEXT: u32 = IP + 6;
 const IP6_DST: u32 = IP + 24;
 const IP6_TCP_DPORT: u32 = IP + 40 + 2;
 const TCP_DPORT: u32 = IP + 2;
+const ARP_OPCODE: u32 = IP + 6;
 /// IPv6 extension headers a reply may carry before its TCP or ICMPv6 header (hop-by-hop,
 /// routing, fragment, destination options): classic BPF cannot walk the chain, so such a
 /// frame to our address goes up and user space walks it.
@@ -63,6 +64,7 @@ const IP6_EXTENSIONS: [u32; 4] = [0, 43, 44, 60];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Label {
+    Arp,
     Tagged,
     Ethertype,
     V4,
@@ -97,7 +99,8 @@ impl Op {
 /// Compile `filter` into a classic BPF program for SO_ATTACH_FILTER.
 pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>, IoError> {
     let (first, last) = (u32::from(filter.ports.first), u32::from(filter.ports.last));
-    let mut ops = vec![
+    let mut ops = Vec::new();
+    ops.extend([
         Op::Stmt(LD | H | ABS, ETHERTYPE),
         Op::If(JMP | JEQ, 0x8100, Label::Tagged),
         Op::Stmt(LDX | IMM, 0),
@@ -109,10 +112,22 @@ pub(crate) fn filter_program(filter: &RxFilter) -> Result<Vec<libc::sock_filter>
         Op::Stmt(LD | H | IND, ETHERTYPE),
         Op::If(JMP | JEQ, 0x0800, Label::V4),
         Op::If(JMP | JEQ, 0x86DD, Label::V6),
+    ]);
+    if filter.neighbours {
+        // ARP replies (opcode 2); user space keeps those about its targets.
+        ops.extend([
+            Op::If(JMP | JEQ, 0x0806, Label::Arp),
+            Op::Goto(Label::Reject),
+            Op::Mark(Label::Arp),
+            Op::Stmt(LD | H | IND, ARP_OPCODE),
+            Op::If(JMP | JEQ, 2, Label::Accept),
+        ]);
+    }
+    ops.extend([
         Op::Goto(Label::Reject),
         Op::Mark(Label::V4),
         Op::Stmt(LD | W | IND, IP4_DST),
-    ];
+    ]);
     for ip in &filter.local_ips {
         if let IpAddr::V4(a) = ip {
             ops.push(Op::If(JMP | JEQ, u32::from(*a), Label::V4Local));
@@ -306,6 +321,7 @@ mod tests {
                 first: 61001,
                 last: 62000,
             },
+            neighbours: true,
         }
     }
 
@@ -428,6 +444,7 @@ mod tests {
         let f = RxFilter {
             local_ips: vec![IpAddr::V4(ME4)],
             ports: SourcePorts::DEFAULT,
+            neighbours: false,
         };
         let prog = filter_program(&f).unwrap();
         assert_eq!(run(&prog, &ipv6(ME6, 58, 0)), 0);
@@ -492,5 +509,25 @@ mod tests {
             assert!(!accepts(&ipv6(other, ext, 0)), "next header {ext}");
         }
         assert!(!accepts(&ipv6(ME6, 50, 0)), "ESP is not a reply");
+    }
+
+    /// ARP: replies (opcode 2), tagged or not, only when the run resolves neighbours.
+    fn arp(opcode: u8) -> Vec<u8> {
+        let mut f = eth(0x0806);
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, opcode]);
+        f.extend_from_slice(&[0; 20]);
+        f
+    }
+
+    #[test]
+    fn arp_replies_only_when_resolving() {
+        assert!(accepts(&arp(2)));
+        assert!(accepts(&tagged(&arp(2))));
+        assert!(!accepts(&arp(1)), "a request is not for us to read");
+        let f = RxFilter {
+            neighbours: false,
+            ..filter()
+        };
+        assert_eq!(run(&filter_program(&f).unwrap(), &arp(2)), 0);
     }
 }

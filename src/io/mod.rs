@@ -37,7 +37,7 @@ pub use meminfo::mem_available;
 pub use netlink::RouteSocket;
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
-pub use route::{find_path, is_on_link, loopback_v4_hint};
+pub use route::{loopback_v4_hint, neighbour_mac, route_targets};
 pub use send::{SendMode, Sender};
 pub use signal::interrupt_flag;
 
@@ -66,14 +66,7 @@ pub enum IoError {
     },
 }
 
-/// A network interface packets go through.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Link {
-    pub name: String,
-    pub index: u32,
-    pub mac: [u8; 6],
-    pub loopback: bool,
-}
+pub use crate::path::Link;
 
 impl Link {
     /// Look an interface up by name.
@@ -93,22 +86,6 @@ impl Link {
             loopback: i.is_loopback(),
         }
     }
-}
-
-/// How to reach a target: the interface, our source address on it, the next hop's MAC.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NetPath {
-    pub link: Link,
-    pub src_ip: IpAddr,
-    pub next_hop_mac: [u8; 6],
-}
-
-/// User overrides for path discovery.
-#[derive(Clone, Debug, Default)]
-pub struct PathOptions {
-    pub interface: Option<String>,
-    pub source_ip: Option<IpAddr>,
-    pub gateway_mac: Option<[u8; 6]>,
 }
 
 /// A batch of frames to hand to the kernel in one call.

@@ -20,6 +20,9 @@ use crate::cookie::SourcePorts;
 pub struct RxFilter {
     pub local_ips: Vec<IpAddr>,
     pub ports: SourcePorts,
+    /// Also let ARP replies through (IPv6's Neighbor Advertisements are ICMPv6 to us
+    /// already): the run resolves on-link targets itself.
+    pub neighbours: bool,
 }
 
 /// What the kernel says about a received frame besides its bytes.
@@ -114,10 +117,25 @@ impl Receiver {
         Self::open_with(link, filter, true)
     }
 
+    /// One receive end for every interface (a run over several links).
+    pub fn open_all(filter: &RxFilter) -> Result<Self, IoError> {
+        Self::open_on(0, "every interface", filter, true)
+    }
+
     /// `use_ring = false` forces the plain recvfrom path (the fallback when the ring cannot
     /// be set up); useful to compare the two.
     pub fn open_with(link: &Link, filter: &RxFilter, use_ring: bool) -> Result<Self, IoError> {
-        let what = |s: &str| format!("{s} on '{}'", link.name);
+        Self::open_on(link.index, &format!("'{}'", link.name), filter, use_ring)
+    }
+
+    /// Open on interface `ifindex` (0: all), named `name` in errors.
+    fn open_on(
+        ifindex: u32,
+        name: &str,
+        filter: &RxFilter,
+        use_ring: bool,
+    ) -> Result<Self, IoError> {
+        let what = |s: &str| format!("{s} on {name}");
         // Protocol 0 until bind: nothing is queued before the filter is in place.
         let sock = PacketSocket::open(0).map_err(open_error)?;
         let _ = sock.set_opt(SOL_PACKET, PACKET_IGNORE_OUTGOING, &1 as &libc::c_int);
@@ -138,7 +156,7 @@ impl Receiver {
             let _ = sock.set_opt(libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF);
         }
         let ring = if use_ring { Ring::setup(&sock) } else { None };
-        sock.bind(link.index, ETH_P_ALL)
+        sock.bind(ifindex, ETH_P_ALL)
             .map_err(|e| IoError::os(what("bind receive socket"), e))?;
         let mut rx = Receiver {
             sock,

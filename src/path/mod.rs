@@ -45,13 +45,17 @@
 //! IPv6 source selection that differs by destination within one region (several global
 //! addresses on one interface, RFC 6724 rule 8) takes the first address's choice.
 
+mod assemble;
 mod fib;
 pub mod netlink_msg;
 mod planner;
 mod regions;
 mod route;
+mod table;
 
+pub use assemble::{AssembleError, Assembled, Overrides, Resolver, assemble};
 pub use fib::{Entry, StaticFib};
 pub use planner::{Block, PathBlocks, Plan, Unroutable, plan};
 pub use regions::Boundaries;
 pub use route::{NextHop, NoRoute, PathKey, Prefix, Route, RouteAnswer, RouteKind};
+pub use table::{Exit, Hop, Link, PathTable, Span};

@@ -78,6 +78,12 @@ impl PairSpace {
         self.len() == 0
     }
 
+    /// The index (in `targets`) of pair `idx`'s address.
+    #[inline]
+    pub fn target_index(&self, idx: u64) -> u64 {
+        idx / self.ports.len()
+    }
+
     pub fn pair(&self, idx: u64) -> (IpAddr, u16) {
         let n = self.ports.len();
         (self.targets.ip_at(idx / n), self.ports.at(idx % n))
