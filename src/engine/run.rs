@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::net::{Network, PacketNetwork, Transmit};
 use super::receiver::{RxCounters, RxTask};
-use super::sender::{SendJob, SendShared, send_job};
+use super::sender::{SendJob, SendShared, Sent, send_job};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
 use crate::io::RxFilter;
 use crate::output::{Progress, Sink, Summary};
@@ -368,7 +368,7 @@ fn drive(
         }
         let t0 = shared.clock.now_ns();
         let cycle_until_ns = cycle.map(|d| t0 + d.as_nanos() as u64);
-        let results: Vec<Result<u64, crate::io::IoError>> = std::thread::scope(|s| {
+        let results: Vec<Result<Sent, crate::io::IoError>> = std::thread::scope(|s| {
             let handles: Vec<_> = senders
                 .iter_mut()
                 .enumerate()
@@ -387,14 +387,17 @@ fn drive(
                 .map(|h| h.join().expect("sender thread panicked"))
                 .collect()
         });
-        let mut round_sent = 0;
+        let (mut round_sent, mut last_ns) = (0, t0);
         for r in results {
-            round_sent += r?;
+            let r = r?;
+            round_sent += r.probes;
+            last_ns = last_ns.max(r.last_ns);
         }
         let secs = (shared.clock.now_ns() - t0) as f64 / 1e9;
         report.send_secs += secs;
-        if round == 0 && secs > 0.0 {
-            report.first_round_rate = round_sent as f64 / secs;
+        let sending_secs = (last_ns - t0) as f64 / 1e9;
+        if round == 0 && sending_secs > 0.0 {
+            report.first_round_rate = round_sent as f64 / sending_secs;
         }
         if stop.load(Ordering::Relaxed) {
             // Interrupted: still collect the replies already on their way, briefly, so

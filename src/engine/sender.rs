@@ -77,11 +77,25 @@ impl Batches {
     }
 }
 
-/// Send one job over `txs` (one per link of `cfg.paths`); returns how many probes went out.
-pub fn send_job(sh: &SendShared, txs: &mut [impl Transmit], job: &SendJob) -> Result<u64, IoError> {
+/// What one job sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sent {
+    pub probes: u64,
+    /// When the last probe went out (the clock's ns): waiting for ARP / NDP answers after it
+    /// is no part of the sending rate.
+    pub last_ns: u64,
+}
+
+/// Send one job over `txs` (one per link of `cfg.paths`).
+pub fn send_job(
+    sh: &SendShared,
+    txs: &mut [impl Transmit],
+    job: &SendJob,
+) -> Result<Sent, IoError> {
     let n = job.slice.len();
+    let mut last_ns = sh.clock.now_ns();
     if n == 0 {
-        return Ok(0);
+        return Ok(Sent { probes: 0, last_ns });
     }
     let mut out = Batches {
         frames: (0..txs.len())
@@ -210,6 +224,9 @@ pub fn send_job(sh: &SendShared, txs: &mut [impl Transmit], job: &SendJob) -> Re
         }
         sent += flushed;
         sh.sent.fetch_add(syns, Ordering::Relaxed);
+        if syns > 0 {
+            last_ns = sh.clock.now_ns();
+        }
         let walk_done = (k >= n && !cycling) || aside.len() >= ASIDE_CAP;
         if syns == 0
             && walk_done
@@ -219,5 +236,8 @@ pub fn send_job(sh: &SendShared, txs: &mut [impl Transmit], job: &SendJob) -> Re
             sh.clock.sleep_until(a.due_ns.min(now + ASIDE_MAX_NS));
         }
     }
-    Ok(sent)
+    Ok(Sent {
+        probes: sent,
+        last_ns,
+    })
 }
