@@ -505,3 +505,92 @@ fn a_syn_never_followed_by_its_ack_is_not_open() {
         open.first()
     );
 }
+
+/// RSTs to `port` that reached the target's kernel (IPv4 and IPv6), counted by a rule put
+/// ahead of the DROP that silences it.
+fn count_rsts_at_tgt(tb: &Testbed, port: u16) {
+    let p = port.to_string();
+    let rule = [
+        "-I",
+        "INPUT",
+        "1",
+        "-p",
+        "tcp",
+        "--dport",
+        &p,
+        "--tcp-flags",
+        "RST",
+        "RST",
+        "-m",
+        "comment",
+        "--comment",
+        "proof-rst",
+    ];
+    tb.iptables_tgt(&rule);
+    tb.ip6tables_tgt(&rule);
+}
+
+fn rsts_at_tgt(tb: &Testbed) -> u64 {
+    let mut total = 0;
+    for tool in ["iptables", "ip6tables"] {
+        let out = tb.in_tgt(&[tool, "-w", "-S", "INPUT", "-v"]);
+        let text = stdout_of(&out);
+        let line = text
+            .lines()
+            .find(|l| l.contains("proof-rst"))
+            .unwrap_or_else(|| panic!("{tool}: no proof-rst rule:\n{text}"));
+        // `-A INPUT ... --comment proof-rst -c PKTS BYTES`
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "-c").expect("-c in -S -v");
+        total += words
+            .get(at + 1)
+            .and_then(|w| w.parse::<u64>().ok())
+            .expect("packet count");
+    }
+    total
+}
+
+#[test]
+fn every_split_handshake_is_torn_down() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    let _r = responder(&tb, 7002, "split");
+    count_rsts_at_tgt(&tb, 7002);
+    // The prober's kernel has no socket for the responder's SYN and ACK and would answer
+    // each with an RST of its own; only synprobe's (sent on its packet socket, past
+    // iptables) are counted.
+    let kernel_rsts = [
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "--tcp-flags",
+        "RST",
+        "RST",
+        "-j",
+        "DROP",
+    ];
+    tb.iptables_scan(&kernel_rsts);
+    tb.ip6tables_scan(&kernel_rsts);
+    let mut before = 0;
+    for target in ["198.18.9.0/24", "2001:db8:1::300/120"] {
+        let (out, rows) = tb.scan_every_state(target, "7002");
+        assert_eq!(rows.len(), 256, "{}", describe(&out));
+        let open = rows.iter().filter(|r| r.ends_with(" open syn")).count() as u64;
+        assert_eq!(open, 256, "{}", describe(&out));
+        let err = stderr_of(&out);
+        let sent = summary_number(&err, "teardown RSTs sent");
+        let seen = rsts_at_tgt(&tb) - before;
+        before += seen;
+        assert!(
+            sent >= open,
+            "{open} split handshakes completed, {sent} teardown RSTs sent\n{err}"
+        );
+        assert_eq!(
+            seen, sent,
+            "teardown RSTs that reached the target vs sent\n{err}"
+        );
+    }
+}
