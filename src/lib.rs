@@ -1,9 +1,9 @@
 //! synprobe: decide whether TCP ports are alive with a crafted SYN, never completing a
 //! connection.
 //!
-//! The crate is split into a pure core that never touches a socket or a clock
-//! (`target`, `permute`, `cookie`, `wire`, `classify`, `proof`, `pacer`, `probe`), an I/O module
-//! that holds every `unsafe` (`io`), the engine that drives both (`engine`), and the
+//! The crate is split into a pure core that never touches a socket or a clock (`target`,
+//! `permute`, `cookie`, `wire`, `classify`, `proof`, `path`, `pacer`, `probe`), an I/O
+//! module that holds every `unsafe` (`io`), the engine that drives both (`engine`), and the
 //! presentation layer (`output`, `cli`).
 #![deny(unsafe_code)]
 
