@@ -21,10 +21,13 @@ const WAIT_TICK: Duration = Duration::from_millis(5);
 /// How long an interrupted run keeps listening for replies already in flight.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
 
+#[derive(Default)]
 struct Tally {
     open: u64,
     closed: u64,
     filtered: u64,
+    no_route: u64,
+    no_neighbour: u64,
 }
 
 impl Tally {
@@ -33,6 +36,11 @@ impl Tally {
             State::Open => self.open += 1,
             State::Closed => self.closed += 1,
             State::Filtered => self.filtered += 1,
+        }
+        match r.reason {
+            Reason::NoRoute => self.no_route += 1,
+            Reason::NoNeighbour => self.no_neighbour += 1,
+            _ => {}
         }
     }
 }
@@ -168,11 +176,7 @@ pub fn run_on<N: Network>(
         owed: &counters.challenge_debt,
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
-    let mut tally = Tally {
-        open: 0,
-        closed: 0,
-        filtered: 0,
-    };
+    let mut tally = Tally::default();
     let mut sink_err: Option<std::io::Error> = None;
     let mut output_closed = false;
 
@@ -316,6 +320,8 @@ pub fn run_on<N: Network>(
         open: tally.open,
         closed: tally.closed,
         filtered: tally.filtered,
+        no_route: tally.no_route,
+        no_neighbour: tally.no_neighbour,
         teardown_rsts: counters.rsts.load(Ordering::Relaxed),
         rx_drops: rx_stats.drops,
         send_secs: drive.send_secs,

@@ -24,6 +24,10 @@ pub struct Summary {
     pub open: u64,
     pub closed: u64,
     pub filtered: u64,
+    /// Of the filtered: targets without a route, never probed.
+    pub no_route: u64,
+    /// Of the filtered: on-link targets that answered no ARP / NDP, never probed.
+    pub no_neighbour: u64,
     /// RSTs sent to tear down half-open connections.
     pub teardown_rsts: u64,
     /// Frames the kernel dropped because the receive ring was full.
@@ -95,9 +99,17 @@ impl fmt::Display for Summary {
         )?;
         write!(
             f,
-            "synprobe: open {}, closed {}, filtered {}; finished in {:.2} s",
-            self.open, self.closed, self.filtered, self.total_secs
+            "synprobe: open {}, closed {}, filtered {}",
+            self.open, self.closed, self.filtered
         )?;
+        if self.no_route + self.no_neighbour > 0 {
+            write!(
+                f,
+                " ({} no route, {} no neighbour)",
+                self.no_route, self.no_neighbour
+            )?;
+        }
+        write!(f, "; finished in {:.2} s", self.total_secs)?;
         if self.interrupted {
             write!(f, " (interrupted: unprobed pairs are not reported)")?;
         } else if self.output_closed {
@@ -136,7 +148,18 @@ mod tests {
         };
         let text = s.to_string();
         assert!(text.contains("sent 10 probes"), "{text}");
-        assert!(text.contains("open 3, closed 7, filtered 0"), "{text}");
+        assert!(text.contains("open 3, closed 7, filtered 0;"), "{text}");
+        let unroutable = Summary {
+            filtered: 5,
+            no_route: 4,
+            no_neighbour: 1,
+            ..s.clone()
+        };
+        let text = unroutable.to_string();
+        assert!(
+            text.contains("filtered 5 (4 no route, 1 no neighbour);"),
+            "{text}"
+        );
         assert!(text.contains("could not keep up"), "{text}");
         let ok = Summary {
             achieved_rate: 99_500.0,
