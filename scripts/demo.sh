@@ -91,4 +91,9 @@ echo
 run check 198.18.0.1:80 198.18.0.1:443 198.18.0.1:8080 198.18.0.1:8443
 run check --json 198.18.0.1:22 198.18.0.1:443
 
+echo "== every target its own way out: 198.19.0.0/24 is on the prober's link (198.19.0.2 is the"
+echo "   target's own address, asked for by ARP; nobody holds 198.19.0.77), 203.0.113.7 has no route"
+run check 198.18.0.1:22 198.19.0.2:22 198.19.0.77:22 203.0.113.7:22
+run scan 198.18.0.1 198.19.0.2 198.19.0.77 203.0.113.7 -p 22 --states all
+
 echo "== done; removing the testbed"
