@@ -143,6 +143,7 @@ pub fn run_on<N: Network>(
     );
     let counters = RxCounters::default();
     let sent = AtomicU64::new(0);
+    let decided = AtomicU64::new(0);
     let done = AtomicBool::new(false);
 
     // The receiver is open before the first SYN leaves, so no early reply is missed.
@@ -174,6 +175,7 @@ pub fn run_on<N: Network>(
         stop,
         sent: &sent,
         owed: &counters.challenge_debt,
+        decided: &decided,
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let mut tally = Tally::default();
@@ -354,7 +356,10 @@ fn drive(
     let threads = senders.len() as u64;
     let rate = cfg.rate.map(|r| r / threads as f64);
     let mut report = DriveReport::default();
-    let all_answered = || counters.matched.load(Ordering::Relaxed) >= my_pairs;
+    let all_answered = || {
+        counters.matched.load(Ordering::Relaxed) + shared.decided.load(Ordering::Relaxed)
+            >= my_pairs
+    };
     let (rounds, round_wait, final_wait, cycle) = match cfg.schedule {
         Schedule::Rounds {
             retries,

@@ -40,6 +40,9 @@ pub struct SendShared<'a> {
     /// thread takes them counts them against its rate, so SYNs and SYN-ACKs together keep
     /// to `--rate`.
     pub owed: &'a AtomicU64,
+    /// Pairs the first round decided without a probe (no route, no neighbour): the waits
+    /// need not wait for them.
+    pub decided: &'a AtomicU64,
 }
 
 /// One thread's task for one round.
@@ -164,7 +167,11 @@ pub fn send_job(
             let t = sh.cfg.space.target_index(idx);
             let (span, s) = sh.cfg.paths.span_of(t);
             let (Some(route), Some(tpl)) = (s.exit, sh.templates[span].as_ref()) else {
-                continue; // no route: reported as such at the end
+                // No route: reported as such at the end, decided now.
+                if !job.skip_answered {
+                    sh.decided.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
             };
             let (dst, dport) = sh.cfg.space.pair(idx);
             let l = route.link;
@@ -172,7 +179,12 @@ pub fn send_job(
                 Hop::Mac(_) => None, // in the template
                 Hop::OnLink => match sh.neighbours.next(t, now_ms) {
                     Next::Use(mac) => Some(mac),
-                    Next::Absent => continue,
+                    Next::Absent => {
+                        if !job.skip_answered {
+                            sh.decided.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
                     next => {
                         if next == Next::Ask {
                             let my_mac = sh.cfg.paths.links()[l].mac;
