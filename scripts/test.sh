@@ -12,7 +12,7 @@ fi
 # What the integration tests run: command -> Debian package.
 need_tools() {
     local missing=() pkg tool
-    for pair in ip:iproute2 ss:iproute2 iptables:iptables ip6tables:iptables ncat:ncat \
+    for pair in ip:iproute2 ss:iproute2 iptables:iptables ip6tables:iptables arptables:iptables ncat:ncat \
         setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump ethtool:ethtool script:bsdutils; do
         tool=${pair%%:*}
         pkg=${pair#*:}
@@ -33,7 +33,7 @@ if [ "$(id -u)" = 0 ]; then
         apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
     # Namespaces left by a test run that was killed (names from tests/common).
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sp[0-9]+_[0-9]+-(scan|tgt)$' || true); do
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sp[0-9]+_[0-9]+-(scan|tgt|tgt2)$' || true); do
         scripts/testbed.sh down "${ns%-*}"
     done
 else

@@ -2,9 +2,9 @@
 # The one definition of synprobe's namespace testbed, shared by the demo, the
 # integration tests and the benchmark script.
 #
-#   testbed.sh up NAME [--mode answer|sink|discard|lo]
+#   testbed.sh up NAME [--mode answer|sink|discard|lo|routes]
 #   testbed.sh down NAME                 (idempotent: never fails if already gone)
-#   testbed.sh exec NAME scan|tgt CMD...
+#   testbed.sh exec NAME scan|tgt|tgt2 CMD...
 #
 # answer (default): NAME-scan (the prober) --veth-- NAME-tgt (the target).
 #   NAME-s 198.19.0.1/24 2001:db8:ff::1/64   <->   NAME-t 198.19.0.2/24 2001:db8:ff::2/64
@@ -20,15 +20,23 @@
 #   of a probe is the sender's alone, as on a real NIC whose wire leads to another
 #   machine. On veth, the peer's receive-and-drop runs on the sending core.
 # lo: only NAME-scan with lo up, no veth (loopback tests).
+# routes: answer, plus a second link (issue 8's topology: every target its own route):
+#   NAME-sb 198.19.1.1/24 2001:db8:fe::1/64  <->  NAME-tgt2's NAME-tb 198.19.1.2/24 2001:db8:fe::2/64
+#   Through NAME-tgt2 as gateway: 198.19.128.0/18 and 2001:db8:21::/64 (main table), and
+#   198.19.192.0/18 and 2001:db8:22::/64 only in table 100 (chosen by `ip rule to ...`).
+#   On link B without a gateway: 198.19.20.0/24 (NAME-tgt2 answers ARP for all 256 through a
+#   local route) and 2001:db8:20::/120 (all 256 held on NAME-tb, for NDP); 198.19.21.0/24 and
+#   2001:db8:23::/120 where only .10-.17 / ::10-::17 are present (the rest answer no ARP/NDP).
+#   NAME-tgt2 answers for its prefixes like NAME-tgt does for its own.
 #
 # Needs root, iproute2 and iptables. Prints nothing on success except errors.
 set -euo pipefail
 
 die() { echo "testbed.sh: $*" >&2; exit 2; }
-usage() { die "usage: testbed.sh up NAME [--mode answer|sink|discard|lo] | down NAME | exec NAME scan|tgt CMD..."; }
+usage() { die "usage: testbed.sh up NAME [--mode answer|sink|discard|lo|routes] | down NAME | exec NAME scan|tgt|tgt2 CMD..."; }
 
 check_name() {
-    # veth names are NAME-s / NAME-t and must fit IFNAMSIZ (15 chars).
+    # veth names are NAME-s / NAME-t / NAME-sb / NAME-tb and must fit IFNAMSIZ (15 chars).
     [[ "$1" =~ ^[A-Za-z0-9_]{1,12}$ ]] || die "bad testbed name '$1' (1-12 chars of [A-Za-z0-9_])"
 }
 
@@ -42,7 +50,7 @@ sysctl_ns() {
 
 down() {
     local name=$1 ns pids
-    for ns in "$name-scan" "$name-tgt"; do
+    for ns in "$name-scan" "$name-tgt" "$name-tgt2"; do
         if ns_exists "$ns"; then
             # Processes left in the namespace (listeners) would keep it alive.
             pids=$(ip netns pids "$ns" 2>/dev/null || true)
@@ -57,6 +65,8 @@ down() {
     # half-built pair left in the root namespace by an interrupted `up`.
     ip link del "$name-s" 2>/dev/null || true
     ip link del "$name-t" 2>/dev/null || true
+    ip link del "$name-sb" 2>/dev/null || true
+    ip link del "$name-tb" 2>/dev/null || true
     return 0
 }
 
@@ -144,7 +154,85 @@ up() {
     sysctl_ns "$tgt" "net.ipv4.conf.$vt.rp_filter" 0
     sysctl_ns "$scan" net.ipv4.conf.all.rp_filter 0
     sysctl_ns "$scan" "net.ipv4.conf.$vs.rp_filter" 0
+    if [ "$mode" = routes ]; then
+        link_b "$name"
+    fi
     trap - EXIT
+}
+
+# Prints `ip -batch` lines adding PREFIX::LO .. PREFIX::HI (hex) as /128 to DEV.
+v6_addrs() {
+    local prefix=$1 lo=$2 hi=$3 dev=$4 i
+    for ((i = lo; i <= hi; i++)); do
+        printf 'addr add %s%x/128 dev %s nodad\n' "$prefix" "$i" "$dev"
+    done
+}
+
+# The second link of the `routes` mode (see the header).
+link_b() {
+    local name=$1
+    local scan="$name-scan" tgt="$name-tgt2" vs="$name-sb" vt="$name-tb" i
+    ip netns add "$tgt"
+    ip -n "$tgt" link set lo up
+    ip link add "$vs" type veth peer name "$vt"
+    ip link set "$vs" netns "$scan"
+    ip link set "$vt" netns "$tgt"
+    sysctl_ns "$scan" "net.ipv6.conf.$vs.accept_ra" 0
+    sysctl_ns "$tgt" "net.ipv6.conf.$vt.accept_ra" 0
+
+    ip -n "$scan" addr add 198.19.1.1/24 dev "$vs"
+    ip -n "$scan" addr add 2001:db8:fe::1/64 dev "$vs" nodad
+    ip -n "$tgt" addr add 198.19.1.2/24 dev "$vt"
+    ip -n "$tgt" addr add 2001:db8:fe::2/64 dev "$vt" nodad
+    ip -n "$scan" link set "$vs" up
+    ip -n "$tgt" link set "$vt" up
+
+    # Routed through the gateway 198.19.1.2 / 2001:db8:fe::2: main table, and table 100.
+    ip -n "$scan" route add 198.19.128.0/18 via 198.19.1.2 dev "$vs"
+    ip -n "$scan" -6 route add 2001:db8:21::/64 via 2001:db8:fe::2 dev "$vs"
+    ip -n "$scan" route add 198.19.192.0/18 via 198.19.1.2 dev "$vs" table 100
+    ip -n "$scan" -6 route add 2001:db8:22::/64 via 2001:db8:fe::2 dev "$vs" table 100
+    ip -n "$scan" rule add to 198.19.192.0/18 table 100
+    ip -n "$scan" -6 rule add to 2001:db8:22::/64 table 100
+    ip -n "$tgt" route add local 198.19.128.0/18 dev lo
+    ip -n "$tgt" route add local 198.19.192.0/18 dev lo
+    ip -n "$tgt" -6 route add local 2001:db8:21::/64 dev lo
+    ip -n "$tgt" -6 route add local 2001:db8:22::/64 dev lo
+
+    # On link B, no gateway. IPv4: Linux answers ARP for any address its routes call local
+    # (arp_ignore 0), so a local route is a whole /24 of hosts. IPv6 answers NDP only for
+    # addresses it holds, so those are added one by one (nodad: usable at once).
+    ip -n "$scan" route add 198.19.20.0/24 dev "$vs"
+    ip -n "$scan" route add 198.19.21.0/24 dev "$vs"
+    ip -n "$scan" -6 route add 2001:db8:20::/120 dev "$vs"
+    ip -n "$scan" -6 route add 2001:db8:23::/120 dev "$vs"
+    ip -n "$tgt" route add local 198.19.20.0/24 dev lo
+    for ((i = 10; i <= 17; i++)); do
+        ip -n "$tgt" addr add "198.19.21.$i/32" dev "$vt"
+    done
+    {
+        v6_addrs 2001:db8:20:: 0 255 "$vt"
+        v6_addrs 2001:db8:23:: 16 23 "$vt"
+    } | ip -n "$tgt" -batch -
+
+    local mac_s mac_t
+    mac_s=$(ip netns exec "$scan" cat "/sys/class/net/$vs/address")
+    mac_t=$(ip netns exec "$tgt" cat "/sys/class/net/$vt/address")
+    ip -n "$tgt" neigh replace 198.19.1.1 lladdr "$mac_s" nud permanent dev "$vt"
+    ip -n "$tgt" -6 neigh replace 2001:db8:fe::1 lladdr "$mac_s" nud permanent dev "$vt"
+    ip -n "$scan" neigh replace 198.19.1.2 lladdr "$mac_t" nud permanent dev "$vs"
+    ip -n "$scan" -6 neigh replace 2001:db8:fe::2 lladdr "$mac_t" nud permanent dev "$vs"
+
+    sysctl_ns "$tgt" net.ipv4.tcp_max_syn_backlog 262144
+    sysctl_ns "$tgt" net.core.somaxconn 65535
+    sysctl_ns "$tgt" net.ipv4.tcp_syncookies 1
+    sysctl_ns "$tgt" net.ipv4.icmp_ratelimit 0
+    sysctl_ns "$tgt" net.ipv6.icmp.ratelimit 0
+    sysctl_ns "$tgt" net.ipv4.icmp_msgs_per_sec 1000000
+    sysctl_ns "$tgt" net.ipv4.icmp_msgs_burst 1000000
+    sysctl_ns "$tgt" net.ipv4.conf.all.rp_filter 0
+    sysctl_ns "$tgt" "net.ipv4.conf.$vt.rp_filter" 0
+    sysctl_ns "$scan" "net.ipv4.conf.$vs.rp_filter" 0
 }
 
 [ $# -ge 2 ] || usage
@@ -164,7 +252,7 @@ up)
         *) usage ;;
         esac
     done
-    case "$mode" in answer | sink | discard | lo) ;; *) die "bad mode '$mode' (answer|sink|discard|lo)" ;; esac
+    case "$mode" in answer | sink | discard | lo | routes) ;; *) die "bad mode '$mode' (answer|sink|discard|lo|routes)" ;; esac
     up "$name" "$mode"
     ;;
 down)
@@ -176,7 +264,7 @@ exec)
     side=$1
     shift
     case "$side" in
-    scan | tgt) exec ip netns exec "$name-$side" "$@" ;;
+    scan | tgt | tgt2) exec ip netns exec "$name-$side" "$@" ;;
     *) usage ;;
     esac
     ;;

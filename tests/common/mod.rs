@@ -67,6 +67,17 @@ pub fn require_root() -> bool {
     true
 }
 
+/// `require_root`, plus tools only some tests need (arptables, ...).
+pub fn require_root_and(tools: &[&str]) -> bool {
+    if !require_root() {
+        return false;
+    }
+    match tools.iter().find(|t| !on_path(t)) {
+        Some(tool) => skip(&format!("needs {tool}")),
+        None => true,
+    }
+}
+
 /// Runs a command to completion, killing it after `timeout`. Output is drained
 /// by threads so a chatty child (a /16 scan prints ~20 MB) never blocks.
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
@@ -214,7 +225,22 @@ impl Testbed {
     /// Starts a listener on `port` (all IPv4 and IPv6 addresses, so the whole
     /// /16 and /64) in the target namespace and waits until it is in LISTEN.
     pub fn listen(&self, port: u16) {
-        let child = Self::ns_cmd(&self.tgt_ns, &["ncat", "-lk", "-p", &port.to_string()])
+        self.listen_in(&self.tgt_ns, port);
+    }
+
+    /// The second target namespace of the `routes` mode (link B; see scripts/testbed.sh).
+    pub fn tgt2_ns(&self) -> String {
+        format!("{}-tgt2", self.name)
+    }
+
+    /// Runs a command in namespace `ns` (bounded; exit status not checked).
+    pub fn in_ns(&self, ns: &str, args: &[&str]) -> Output {
+        run_bounded(&mut Self::ns_cmd(ns, args), TOOL_TIMEOUT)
+    }
+
+    /// `listen`, in namespace `ns` (the `routes` mode's second target).
+    pub fn listen_in(&self, ns: &str, port: u16) {
+        let child = Self::ns_cmd(ns, &["ncat", "-lk", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -226,7 +252,7 @@ impl Testbed {
             .push(Listener { port, child });
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (v4, v6) = self.listening(port);
+            let (v4, v6) = self.listening_in(ns, port);
             if v4 && v6 {
                 return;
             }
@@ -241,7 +267,11 @@ impl Testbed {
 
     /// (IPv4 listener present, IPv6 listener present) on `port` in the target.
     pub fn listening(&self, port: u16) -> (bool, bool) {
-        let out = self.in_tgt(&["ss", "-Hltn"]);
+        self.listening_in(&self.tgt_ns, port)
+    }
+
+    fn listening_in(&self, ns: &str, port: u16) -> (bool, bool) {
+        let out = self.in_ns(ns, &["ss", "-Hltn"]);
         let text = String::from_utf8_lossy(&out.stdout);
         let v4 = format!("0.0.0.0:{port} ");
         let v6 = format!("[::]:{port} ");
