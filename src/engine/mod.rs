@@ -3,6 +3,7 @@
 //! `scan`, `check` and `bench` are drivers of this same engine; they differ only in the
 //! schedule and in the sink results go to.
 
+mod aside;
 mod clock;
 mod neighbours;
 mod net;

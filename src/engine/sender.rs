@@ -3,9 +3,9 @@
 //! on-link target's MAC is not known yet is set aside (after asking for it, once) and sent
 //! when the answer is in, so resolving an on-link fleet costs no extra pass.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::aside::Aside;
 use super::neighbours::{Neighbours, Next};
 use super::net::Transmit;
 use super::{Clock, EngineConfig, SendTimes, Tracker};
@@ -19,9 +19,7 @@ use crate::wire::{SynFields, SynTemplate, neighbour};
 pub const BATCH: usize = 64;
 /// Pairs a thread may hold aside waiting for ARP / NDP; past it the walk pauses.
 const ASIDE_CAP: usize = 1 << 20;
-/// A pair set aside is looked at again after this, then twice as long each time, up to
-/// `ASIDE_MAX_NS`: an answer on a LAN takes well under a millisecond.
-const ASIDE_FIRST_NS: u64 = 1_000_000;
+/// The longest a thread with pairs aside sleeps before looking again.
 const ASIDE_MAX_NS: u64 = 64_000_000;
 
 /// What every send thread shares (read-only, or atomics).
@@ -54,13 +52,6 @@ pub struct SendJob {
     pub rate: Option<f64>,
     /// Cycle through the slice until this moment instead of once (bench).
     pub cycle_until_ns: Option<u64>,
-}
-
-/// A pair waiting for its target's MAC.
-struct Aside {
-    idx: u64,
-    due_ns: u64,
-    backoff_ns: u64,
 }
 
 /// One frame batch per link, and the SYNs in each.
@@ -106,8 +97,14 @@ pub fn send_job(
             .collect(),
         syns: vec![0; txs.len()],
     };
-    let mut aside: VecDeque<Aside> = VecDeque::new();
+    let mut aside = Aside::default();
     let mut pacer = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
+    // ARP / NDP requests keep to the rate too, on a budget of their own: the walk that asks
+    // moves on at the probe rate, and the probes follow it as the answers come in, so an
+    // on-link sweep takes no longer than one behind a gateway.
+    let mut asker = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
+    let mut asks = 0u64;
+    let resolving = !sh.neighbours.is_empty();
     // At low rates, wait for a batch worth at most half a millisecond of probes rather than
     // making one syscall per probe; at high rates that is the full batch.
     let want = job.rate.map_or(BATCH as u64, |r| {
@@ -148,16 +145,16 @@ pub fn send_job(
         let mut syns = 0u64;
         // Bounded so that a slice whose pairs are all skipped cannot spin here forever.
         let mut tries = 0;
+        let mut may_ask = !resolving || asker.permits(now, asks) > 0;
         while syns < quota && tries < 4 * BATCH {
             tries += 1;
             // Set-aside pairs that are due first, then the walk.
-            let due = aside.front().is_some_and(|a| a.due_ns <= now);
-            let (idx, backoff_ns) = if let Some(a) = aside.pop_front_if(|_| due) {
-                (a.idx, (a.backoff_ns * 2).min(ASIDE_MAX_NS))
-            } else if (k < n || cycling) && aside.len() < ASIDE_CAP {
+            let (idx, level) = if let Some(due) = aside.pop_due(now) {
+                due
+            } else if (k < n || cycling) && aside.len() < ASIDE_CAP && may_ask {
                 let pos = job.slice.position(k % n);
                 k += 1;
-                (sh.perm.at(pos), ASIDE_FIRST_NS)
+                (sh.perm.at(pos), 0)
             } else {
                 break;
             };
@@ -187,6 +184,8 @@ pub fn send_job(
                     }
                     next => {
                         if next == Next::Ask {
+                            asks += 1;
+                            may_ask = asker.permits(now, asks) > 0;
                             let my_mac = sh.cfg.paths.links()[l].mac;
                             out.frames[l].push_with(|buf| {
                                 neighbour::build_request(buf, my_mac, route.src_ip, dst)
@@ -195,11 +194,7 @@ pub fn send_job(
                                 sent += out.flush(l, &mut txs[l])?;
                             }
                         }
-                        aside.push_back(Aside {
-                            idx,
-                            due_ns: now + backoff_ns,
-                            backoff_ns,
-                        });
+                        aside.push(idx, level, now);
                         continue;
                     }
                 },
@@ -240,12 +235,18 @@ pub fn send_job(
             last_ns = sh.clock.now_ns();
         }
         let walk_done = (k >= n && !cycling) || aside.len() >= ASIDE_CAP;
-        if syns == 0
-            && walk_done
-            && let Some(a) = aside.front()
-        {
-            // Nothing to send until a set-aside pair is due.
-            sh.clock.sleep_until(a.due_ns.min(now + ASIDE_MAX_NS));
+        if syns == 0 && (walk_done || !may_ask) {
+            // Nothing to send until a set-aside pair is due, or the next request may go.
+            let mut wake = now + ASIDE_MAX_NS;
+            if let Some(due) = aside.next_due() {
+                wake = wake.min(due);
+            }
+            if !may_ask && !walk_done {
+                wake = wake.min(asker.next_permit_ns(asks));
+            }
+            if resolving || !aside.is_empty() {
+                sh.clock.sleep_until(wake);
+            }
         }
     }
     Ok(Sent {
