@@ -98,20 +98,19 @@ pub fn send_job(
         syns: vec![0; txs.len()],
     };
     let mut aside = Aside::default();
+    // The rate counts the walk's steps: a pair's SYN, or, for an on-link target whose MAC is
+    // not known yet, its request (or its wait for one already out). A pair set aside was
+    // paid for when the walk reached it, so its SYN goes out when the answer is in, free:
+    // an on-link sweep walks at the rate, its SYNs following a few milliseconds behind.
     let mut pacer = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
-    // ARP / NDP requests keep to the rate too, on a budget of their own: the walk that asks
-    // moves on at the probe rate, and the probes follow it as the answers come in, so an
-    // on-link sweep takes no longer than one behind a gateway.
-    let mut asker = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
-    let mut asks = 0u64;
-    let resolving = !sh.neighbours.is_empty();
     // At low rates, wait for a batch worth at most half a millisecond of probes rather than
     // making one syscall per probe; at high rates that is the full batch.
     let want = job.rate.map_or(BATCH as u64, |r| {
         ((r * 0.0005) as u64).clamp(1, BATCH as u64)
     });
-    // `sent` counts this thread's SYNs; `paid` the receiver's SYN-ACKs it took over.
-    let (mut k, mut sent, mut paid) = (0u64, 0u64, 0u64);
+    // `sent` counts this thread's SYNs, `walked` its paced steps; `paid` the receiver's
+    // SYN-ACKs it took over.
+    let (mut k, mut sent, mut walked, mut paid) = (0u64, 0u64, 0u64, 0u64);
     let cycling = job.cycle_until_ns.is_some();
     loop {
         if sh.stop.load(Ordering::Relaxed) {
@@ -126,35 +125,48 @@ pub fn send_job(
         if job.rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
             paid += sh.owed.swap(0, Ordering::Relaxed);
         }
-        let permits = pacer.permits(now, sent + paid);
-        let left = if cycling {
-            u64::MAX
+        let walking = (k < n || cycling) && aside.len() < ASIDE_CAP;
+        let left = if cycling { u64::MAX } else { n - k };
+        let step = want.min(left).max(1);
+        let permits = if walking {
+            pacer.permits(now, walked + paid)
         } else {
-            n - k + aside.len() as u64
+            0
         };
-        if permits < want.min(left) {
-            sh.clock
-                .sleep_until(pacer.next_permit_ns(sent + paid + want.min(left) - 1));
+        let due = aside.next_due().is_some_and(|d| d <= now);
+        if permits < step && !due {
+            // Nothing to do until the schedule allows more steps or a pair comes due.
+            let mut wake = now + ASIDE_MAX_NS;
+            if walking {
+                wake = wake.min(pacer.next_permit_ns(walked + paid + step - 1));
+            }
+            if let Some(d) = aside.next_due() {
+                wake = wake.min(d);
+            }
+            sh.clock.sleep_until(wake);
             continue;
         }
-        let quota = permits.min(BATCH as u64);
+        let quota = if permits >= step {
+            permits.min(BATCH as u64)
+        } else {
+            0
+        };
         let now_real = crate::io::realtime_ns();
         let tsval = sh.clock.tsval_at(now_real);
         let now_us = (now_real / 1000) as u32;
         let now_ms = (now / 1_000_000) as u32;
-        let mut syns = 0u64;
+        let (mut steps, mut syns) = (0u64, 0u64);
         // Bounded so that a slice whose pairs are all skipped cannot spin here forever.
         let mut tries = 0;
-        let mut may_ask = !resolving || asker.permits(now, asks) > 0;
-        while syns < quota && tries < 4 * BATCH {
+        while tries < 4 * BATCH {
             tries += 1;
             // Set-aside pairs that are due first, then the walk.
-            let (idx, level) = if let Some(due) = aside.pop_due(now) {
-                due
-            } else if (k < n || cycling) && aside.len() < ASIDE_CAP && may_ask {
+            let (idx, level, new) = if let Some((idx, level)) = aside.pop_due(now) {
+                (idx, level, false)
+            } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
                 let pos = job.slice.position(k % n);
                 k += 1;
-                (sh.perm.at(pos), 0)
+                (sh.perm.at(pos), 0, true)
             } else {
                 break;
             };
@@ -172,6 +184,7 @@ pub fn send_job(
             };
             let (dst, dport) = sh.cfg.space.pair(idx);
             let l = route.link;
+            steps += u64::from(new);
             let mac = match route.hop {
                 Hop::Mac(_) => None, // in the template
                 Hop::OnLink => match sh.neighbours.next(t, now_ms) {
@@ -184,8 +197,6 @@ pub fn send_job(
                     }
                     next => {
                         if next == Next::Ask {
-                            asks += 1;
-                            may_ask = asker.permits(now, asks) > 0;
                             let my_mac = sh.cfg.paths.links()[l].mac;
                             out.frames[l].push_with(|buf| {
                                 neighbour::build_request(buf, my_mac, route.src_ip, dst)
@@ -225,28 +236,13 @@ pub fn send_job(
                 sent += out.flush(l, &mut txs[l])?;
             }
         }
-        let mut flushed = 0;
         for (l, tx) in txs.iter_mut().enumerate() {
-            flushed += out.flush(l, tx)?;
+            sent += out.flush(l, tx)?;
         }
-        sent += flushed;
+        walked += steps;
         sh.sent.fetch_add(syns, Ordering::Relaxed);
         if syns > 0 {
             last_ns = sh.clock.now_ns();
-        }
-        let walk_done = (k >= n && !cycling) || aside.len() >= ASIDE_CAP;
-        if syns == 0 && (walk_done || !may_ask) {
-            // Nothing to send until a set-aside pair is due, or the next request may go.
-            let mut wake = now + ASIDE_MAX_NS;
-            if let Some(due) = aside.next_due() {
-                wake = wake.min(due);
-            }
-            if !may_ask && !walk_done {
-                wake = wake.min(asker.next_permit_ns(asks));
-            }
-            if resolving || !aside.is_empty() {
-                sh.clock.sleep_until(wake);
-            }
         }
     }
     Ok(Sent {
