@@ -1,7 +1,9 @@
 //! The kernel's route for each destination, asked over rtnetlink from inside the prober's
 //! namespace, equals what `ip -j route get` (and `ip route get fibmatch`) says there: a
 //! gateway route, an on-link /24, a policy table chosen by `ip rule`, a local address, no
-//! route, IPv4 and IPv6; and the planner groups a target list by those answers.
+//! route, IPv4 and IPv6; and the planner groups a target list by those answers. The
+//! neighbour table dump returns the entries `ip neigh add` made, and a gateway's MAC comes
+//! from that table, else from ARP / NDP on the wire.
 mod common;
 
 use std::net::IpAddr;
@@ -9,7 +11,8 @@ use std::net::IpAddr;
 use common::*;
 use nix::sched::{CloneFlags, setns};
 use serde_json::Value;
-use synprobe::io::RouteSocket;
+use synprobe::io::{Link, NeighbourEntry, RouteSocket, neighbour_entries, neighbour_mac};
+use synprobe::path::neigh_msg::NUD_PERMANENT;
 use synprobe::path::{Boundaries, NextHop, NoRoute, RouteAnswer, plan};
 use synprobe::target::{Family, IpRange};
 
@@ -233,4 +236,120 @@ fn kernel_answers_match_ip_route_get() {
         plan.unroutable[0].range,
         IpRange::cidr("203.0.113.0".parse().unwrap(), 24).unwrap()
     );
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.map(|b| format!("{b:02x}")).join(":")
+}
+
+/// The testbed's gateways 198.19.0.2 and 2001:db8:ff::2 (permanent entries made by
+/// scripts/testbed.sh, the target side's MAC) as `neighbour_mac` finds them, in the
+/// prober's namespace.
+fn gateway_macs(tb: &Testbed, dev: &str) -> Vec<String> {
+    let dev = dev.to_string();
+    in_netns(&tb.scan_ns, move || {
+        let link = Link::by_name(&dev).expect("link");
+        [
+            ("198.19.0.1", "198.19.0.2"),
+            ("2001:db8:ff::1", "2001:db8:ff::2"),
+        ]
+        .iter()
+        .map(|(src, gw)| {
+            let mac = neighbour_mac(&link, src.parse().unwrap(), gw.parse().unwrap());
+            mac_text(mac.unwrap_or_else(|e| panic!("{gw}: {e}")))
+        })
+        .collect()
+    })
+}
+
+#[test]
+fn neighbour_table_dump_and_gateway_mac() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    let dev = format!("{}-s", tb.name);
+    let ifindex = ip_json(&tb, &["link", "show", "dev", &dev]).unwrap()["ifindex"]
+        .as_u64()
+        .unwrap() as u32;
+    let out = run_ok(std::process::Command::new("ip").args([
+        "-n",
+        &tb.tgt_ns,
+        "-j",
+        "link",
+        "show",
+        "dev",
+        &format!("{}-t", tb.name),
+    ]));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+    let mac_t = v[0]["address"].as_str().unwrap().to_string();
+    // From the table: the testbed's own permanent entries.
+    assert_eq!(gateway_macs(&tb, &dev), [mac_t.as_str(); 2]);
+
+    let scan = |args: &[&str]| {
+        let out = tb.in_scan(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let add = |ip: &str, mac: &str| {
+        scan(&[
+            "ip",
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            &dev,
+            "nud",
+            "permanent",
+        ])
+    };
+    add("198.19.0.50", "02:00:00:00:00:50");
+    add("2001:db8:ff::50", "02:00:00:00:00:51");
+    let (usable, on_dev) = in_netns(&tb.scan_ns, move || {
+        let mut s = RouteSocket::open().expect("netlink socket");
+        let mut on_dev = s.neighbours_on(Family::V4, ifindex).expect("dump");
+        on_dev.extend(s.neighbours_on(Family::V6, ifindex).expect("dump"));
+        (neighbour_entries().expect("dump"), on_dev)
+    });
+    let permanent = |v: &[NeighbourEntry]| {
+        let mut p: Vec<(u32, String, String)> = v
+            .iter()
+            .filter(|e| e.state == NUD_PERMANENT)
+            .map(|e| (e.ifindex, e.ip.to_string(), mac_text(e.mac.unwrap())))
+            .collect();
+        p.sort();
+        p
+    };
+    let want = vec![
+        (ifindex, "198.19.0.2".to_string(), mac_t.clone()),
+        (
+            ifindex,
+            "198.19.0.50".to_string(),
+            "02:00:00:00:00:50".into(),
+        ),
+        (ifindex, "2001:db8:ff::2".to_string(), mac_t.clone()),
+        (
+            ifindex,
+            "2001:db8:ff::50".to_string(),
+            "02:00:00:00:00:51".into(),
+        ),
+    ];
+    assert_eq!(permanent(&usable), want);
+    assert_eq!(permanent(&on_dev), want);
+    assert!(usable.iter().all(|e| e.is_usable()), "{usable:?}");
+    assert!(on_dev.iter().all(|e| e.ifindex == ifindex), "{on_dev:?}");
+
+    // The table wins over the wire: a MAC only the table knows is the answer.
+    add("198.19.0.2", "02:00:00:00:00:99");
+    add("2001:db8:ff::2", "02:00:00:00:00:99");
+    assert_eq!(gateway_macs(&tb, &dev), ["02:00:00:00:00:99"; 2]);
+    // No entry: ARP / NDP on the wire, answered by the target namespace.
+    scan(&["ip", "neigh", "del", "198.19.0.2", "dev", &dev]);
+    scan(&["ip", "-6", "neigh", "del", "2001:db8:ff::2", "dev", &dev]);
+    assert_eq!(gateway_macs(&tb, &dev), [mac_t.as_str(); 2]);
 }

@@ -4,9 +4,10 @@
 //!
 //! Layout: `socket` (the AF_PACKET fd and its options), `send` (batched transmit), `recv`
 //! (TPACKET_V3 ring), `bpf` (the kernel filter program), `route` (interface, source address,
-//! next hop), `neigh` (next-hop MAC: neighbour table, ARP / NDP), `privilege`, `signal`,
-//! `loopback` (the sysctls a 127/8 probe needs), `host_state` (the record of them that
-//! survives a SIGKILL), `undo` (putting them back from a signal handler).
+//! next hop), `netlink` (the rtnetlink socket: routes, rules, neighbour table), `neigh`
+//! (next-hop MAC: the neighbour table, else ARP / NDP), `privilege`, `signal`, `loopback`
+//! (the sysctls a 127/8 probe needs), `host_state` (the record of them that survives a
+//! SIGKILL), `undo` (putting them back from a signal handler).
 #![allow(unsafe_code)]
 
 mod bpf;
@@ -34,6 +35,7 @@ use crate::wire::FRAME_CAP;
 pub use iface::interface_exists;
 pub use loopback::{Loopback, LoopbackGuard, enable_loopback_v4, reclaim_host_state};
 pub use meminfo::mem_available;
+pub use neigh::neighbour_entries;
 pub use netlink::RouteSocket;
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
@@ -66,7 +68,7 @@ pub enum IoError {
     },
 }
 
-pub use crate::path::Link;
+pub use crate::path::{Link, NeighbourEntry};
 
 impl Link {
     /// Look an interface up by name.

@@ -1,6 +1,7 @@
 //! The rtnetlink socket: asks the kernel how it routes a destination (RTM_GETROUTE, as
-//! `ip route get` does) and dumps the routing tables and policy rules whose prefixes bound
-//! the planner's regions. Messages are built and parsed in `path::netlink_msg`; this file
+//! `ip route get` does), dumps the routing tables and policy rules whose prefixes bound
+//! the planner's regions, and dumps the neighbour table (RTM_GETNEIGH, as `ip neigh show`).
+//! Messages are built and parsed in `path::netlink_msg` and `path::neigh_msg`; this file
 //! only moves bytes, with a bounded wait for each answer.
 //!
 //! A netlink socket belongs to the network namespace of the thread that opened it.
@@ -17,7 +18,7 @@ use nix::sys::time::TimeVal;
 
 use super::IoError;
 use crate::path::netlink_msg::{self, GetReply, ParseError};
-use crate::path::{NoRoute, Prefix, RouteAnswer};
+use crate::path::{NeighbourEntry, NoRoute, Prefix, RouteAnswer, neigh_msg};
 use crate::target::Family;
 
 /// How long one answer may take: the kernel answers from memory, so this only bounds a
@@ -129,6 +130,7 @@ impl RouteSocket {
 
     fn dump<T>(
         &mut self,
+        what: &str,
         build: impl FnOnce(u32) -> Vec<u8>,
         entry: impl FnMut(&netlink_msg::Message<'_>) -> Result<Option<T>, ParseError> + Copy,
     ) -> Result<Vec<T>, IoError> {
@@ -137,18 +139,47 @@ impl RouteSocket {
         for _ in 0..MAX_DUMP_DATAGRAMS {
             let datagram = self.recv()?;
             if netlink_msg::parse_dump(datagram, seq, entry, &mut out)
-                .map_err(|e| parse_err("route dump", e))?
+                .map_err(|e| parse_err(what, e))?
             {
                 return Ok(out);
             }
         }
-        Err(parse_err("route dump", ParseError::Malformed))
+        Err(parse_err(what, ParseError::Malformed))
+    }
+
+    /// Every entry of `family`'s neighbour table, in any state (`ip neigh show`, NOARP
+    /// entries included); `NeighbourEntry::is_usable` tells which the kernel sends to.
+    pub fn neighbours(&mut self, family: Family) -> Result<Vec<NeighbourEntry>, IoError> {
+        self.neighbour_dump(family, None)
+    }
+
+    /// The entries of `family`'s neighbour table on interface `ifindex` (`ip neigh show dev
+    /// X`): the kernel filters, so a large table on other interfaces is not copied to us.
+    pub fn neighbours_on(
+        &mut self,
+        family: Family,
+        ifindex: u32,
+    ) -> Result<Vec<NeighbourEntry>, IoError> {
+        self.neighbour_dump(family, Some(ifindex))
+    }
+
+    fn neighbour_dump(
+        &mut self,
+        family: Family,
+        ifindex: Option<u32>,
+    ) -> Result<Vec<NeighbourEntry>, IoError> {
+        self.dump(
+            "neighbour dump",
+            |seq| neigh_msg::neigh_dump_request(family, ifindex, seq),
+            neigh_msg::parse_neigh,
+        )
     }
 
     /// The prefix of every route in every table of `family` (main, local and policy
     /// tables, all types).
     pub fn route_prefixes(&mut self, family: Family) -> Result<Vec<Prefix>, IoError> {
         self.dump(
+            "route dump",
             |seq| netlink_msg::route_dump_request(family, seq),
             |m| netlink_msg::parse_route(m).map(|r| Some(r.dst)),
         )
@@ -157,6 +188,7 @@ impl RouteSocket {
     /// The `to` prefixes of `family`'s policy rules (`ip rule add to PREFIX ...`).
     pub fn rule_prefixes(&mut self, family: Family) -> Result<Vec<Prefix>, IoError> {
         self.dump(
+            "rule dump",
             |seq| netlink_msg::rule_dump_request(family, seq),
             netlink_msg::parse_rule_dst,
         )

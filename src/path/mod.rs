@@ -47,6 +47,7 @@
 
 mod assemble;
 mod fib;
+pub mod neigh_msg;
 pub mod netlink_msg;
 mod planner;
 mod regions;
@@ -55,6 +56,7 @@ mod table;
 
 pub use assemble::{AssembleError, Assembled, Overrides, Resolver, assemble};
 pub use fib::{Entry, StaticFib};
+pub use neigh_msg::NeighbourEntry;
 pub use planner::{Block, PathBlocks, Plan, Unroutable, plan};
 pub use regions::Boundaries;
 pub use route::{NextHop, NoRoute, PathKey, Prefix, Route, RouteAnswer, RouteKind};

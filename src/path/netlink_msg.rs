@@ -21,8 +21,8 @@ pub const RTM_GETROUTE: u16 = 26;
 pub const RTM_NEWRULE: u16 = 32;
 pub const RTM_GETRULE: u16 = 34;
 
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
+pub(super) const NLM_F_REQUEST: u16 = 0x1;
+pub(super) const NLM_F_DUMP: u16 = 0x300;
 
 /// Answer with the FIB entry that matched (prefix, table) instead of the resolved route.
 pub const RTM_F_FIB_MATCH: u32 = 0x2000;
@@ -41,10 +41,10 @@ const NLMSG_HDR: usize = 16;
 const RTMSG: usize = 12;
 const RTA_HDR: usize = 4;
 
-const AF_INET: u8 = libc::AF_INET as u8;
-const AF_INET6: u8 = libc::AF_INET6 as u8;
+pub(super) const AF_INET: u8 = libc::AF_INET as u8;
+pub(super) const AF_INET6: u8 = libc::AF_INET6 as u8;
 
-fn af(family: Family) -> u8 {
+pub(super) fn af(family: Family) -> u8 {
     match family {
         Family::V4 => AF_INET,
         Family::V6 => AF_INET6,
@@ -55,8 +55,14 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-/// nlmsghdr + a 12-byte family header (rtmsg / fib_rule_hdr) + attributes.
-fn message(kind: u16, flags: u16, seq: u32, hdr: [u8; RTMSG], attrs: &[(u16, &[u8])]) -> Vec<u8> {
+/// nlmsghdr + a 12-byte family header (rtmsg / fib_rule_hdr / ndmsg) + attributes.
+pub(super) fn message(
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    hdr: [u8; RTMSG],
+    attrs: &[(u16, &[u8])],
+) -> Vec<u8> {
     let mut m = Vec::with_capacity(64);
     m.extend_from_slice(&[0; NLMSG_HDR]);
     m.extend_from_slice(&hdr);
@@ -137,11 +143,11 @@ pub struct Message<'a> {
     pub payload: &'a [u8],
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(super) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
@@ -180,7 +186,7 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Message<'_>, ParseErr
 }
 
 /// The attributes after a fixed header; stops at the first malformed one.
-fn attrs(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(super) fn attrs(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut rest = b;
     std::iter::from_fn(move || {
         let len = u16_at(rest, 0)? as usize;
@@ -198,7 +204,7 @@ pub fn error_code(m: &Message<'_>) -> Result<i32, ParseError> {
     e.checked_neg().ok_or(ParseError::Malformed)
 }
 
-fn addr(family: u8, v: &[u8]) -> Option<IpAddr> {
+pub(super) fn addr(family: u8, v: &[u8]) -> Option<IpAddr> {
     match family {
         AF_INET => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?))),
         AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(v).ok()?))),
