@@ -334,6 +334,7 @@ fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> Eng
         paths,
         shape: SynShape::default(),
         only: None,
+        known_macs: Vec::new(),
     }
 }
 

@@ -58,7 +58,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     let plan = a.net.plan()?;
     let space = pair_space(&a.sweep.targets, &a.sweep.ports, &[], None)?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
-    let routes = net::resolve(&plan, &space.targets)?;
+    let mut routes = net::resolve(&plan, &space.targets)?;
     if !routes.paths.any_route() {
         return Err(CliError::Runtime(
             "no route to any target: nothing to probe".into(),
@@ -66,6 +66,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     }
     let cfg = EngineConfig {
         send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
+        known_macs: std::mem::take(&mut routes.known_macs),
         ..EngineConfig::new(
             space,
             routes.paths,

@@ -140,7 +140,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     // Each target gets its own route, as the kernel would send to it: an on-link target is
     // asked for its MAC by the run itself, and one with no route is a verdict, not an error.
     let space = pair_space(&endpoints)?;
-    let routes = net::resolve(&plan, &space.targets)?;
+    let mut routes = net::resolve(&plan, &space.targets)?;
     let routed: Vec<(IpAddr, u16)> = endpoints
         .iter()
         .copied()
@@ -154,7 +154,8 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     let results = if routed.is_empty() {
         Vec::new()
     } else {
-        probe(&a, &plan, space, &routed, routes.paths, timeout)?
+        let known = std::mem::take(&mut routes.known_macs);
+        probe(&a, &plan, space, &routed, (routes.paths, known), timeout)?
     };
 
     let patience = Patience {
@@ -214,7 +215,7 @@ fn probe(
     plan: &net::NetPlan,
     space: PairSpace,
     endpoints: &[(IpAddr, u16)],
-    paths: PathTable,
+    (paths, known_macs): (PathTable, Vec<(u64, [u8; 6])>),
     timeout: Duration,
 ) -> Result<Vec<ProbeResult>, CliError> {
     let only = endpoints
@@ -228,6 +229,7 @@ fn probe(
     };
     let cfg = EngineConfig {
         only: Some(only),
+        known_macs,
         ..EngineConfig::new(space, paths, plan.source_ports, Some(10_000.0), schedule)
     };
     let mut sink = Collect::default();

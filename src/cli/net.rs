@@ -114,6 +114,8 @@ pub struct Routes {
     pub paths: PathTable,
     /// Target ranges without a route, and why.
     pub no_route: Vec<(IpRange, String)>,
+    /// On-link targets whose MAC the kernel already knows.
+    pub known_macs: Vec<(u64, [u8; 6])>,
     /// Held for the run, never read: it restores the loopback settings when dropped.
     #[allow(dead_code)]
     pub loopback: Option<LoopbackGuard>,
@@ -132,9 +134,21 @@ pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<Routes, CliError> 
         say!("synprobe: warning: {w}");
     }
     let loopback = loopback_guard(&a.table)?;
+    // Not knowing them only costs a request each.
+    let known_macs = match a.table.on_link(targets.len()).next() {
+        Some(_) => {
+            let entries = io::neighbour_entries().unwrap_or_default();
+            let entries = entries
+                .iter()
+                .filter_map(|e| Some((e.ifindex, e.ip, e.usable_mac()?)));
+            a.table.known_macs(|ip| targets.index_of(ip), entries)
+        }
+        None => Vec::new(),
+    };
     Ok(Routes {
         paths: a.table,
         no_route: a.no_route,
+        known_macs,
         loopback,
     })
 }

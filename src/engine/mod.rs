@@ -95,6 +95,9 @@ pub struct EngineConfig {
     /// Probe only these pair indices (for `check`, whose HOST:PORT list is not a full
     /// addresses x ports product); `None` probes every pair.
     pub only: Option<HashSet<u64>>,
+    /// On-link targets whose MAC the kernel's neighbour table already holds (target index,
+    /// MAC): they are not asked for again.
+    pub known_macs: Vec<(u64, [u8; 6])>,
 }
 
 impl EngineConfig {
@@ -122,6 +125,7 @@ impl EngineConfig {
             paths,
             shape: SynShape::default(),
             only: None,
+            known_macs: Vec::new(),
         }
     }
 

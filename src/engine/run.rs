@@ -141,6 +141,9 @@ pub fn run_on<N: Network>(
         retries_of(cfg).saturating_add(1).min(15) as u8,
         NEIGHBOUR_INTERVAL_MS,
     );
+    for &(t, mac) in &cfg.known_macs {
+        neighbours.learn(t, mac);
+    }
     let counters = RxCounters::default();
     let sent = AtomicU64::new(0);
     let decided = AtomicU64::new(0);

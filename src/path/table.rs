@@ -106,6 +106,23 @@ impl PathTable {
         self.spans.iter().any(|s| s.exit.is_some())
     }
 
+    /// The on-link targets among neighbour-table `entries` (interface index, address, MAC):
+    /// (target index, MAC) for those entered on the interface the target leaves through.
+    pub fn known_macs(
+        &self,
+        index_of: impl Fn(IpAddr) -> Option<u64>,
+        entries: impl IntoIterator<Item = (u32, IpAddr, [u8; 6])>,
+    ) -> Vec<(u64, [u8; 6])> {
+        entries
+            .into_iter()
+            .filter_map(|(ifindex, ip, mac)| {
+                let t = index_of(ip)?;
+                let e = self.exit_of(t)?;
+                (e.hop == Hop::OnLink && self.links[e.link].index == ifindex).then_some((t, mac))
+            })
+            .collect()
+    }
+
     /// The targets (index ranges) whose next hop is on the link, span by span.
     pub fn on_link(&self, targets: u64) -> impl Iterator<Item = std::ops::Range<u64>> + '_ {
         self.spans.iter().enumerate().filter_map(move |(i, s)| {
@@ -178,6 +195,20 @@ mod tests {
             ]
         );
         assert!(t.any_route());
+        // Neighbour entries count for on-link targets, on their own interface only.
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let index_of = |a: IpAddr| match a {
+            IpAddr::V4(v) => Some(u64::from(v.octets()[3]) + 300),
+            _ => None,
+        };
+        let entries = [
+            (2, ip("198.21.0.5"), [5; 6]),  // on-link target 305, its interface
+            (1, ip("198.21.0.6"), [6; 6]),  // on-link target, other interface
+            (2, ip("2001:db8::1"), [7; 6]), // not a target
+        ];
+        assert_eq!(t.known_macs(index_of, entries), vec![(305, [5; 6])]);
+        let gateway_target = |_: IpAddr| Some(7);
+        assert!(t.known_macs(gateway_target, entries).is_empty());
     }
 
     #[test]
