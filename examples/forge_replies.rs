@@ -22,15 +22,14 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use pnet::datalink::{self, Channel, Config};
-use pnet::packet::ip::IpNextHeaderProtocols;
-use pnet::packet::util::{checksum, ipv4_checksum, ipv6_checksum};
+use synprobe::wire::{ControlFields, tcp};
 
 const FIRST_PORT: u16 = 61001;
 const LAST_PORT: u16 = 65535;
 
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
+const SYN: u8 = tcp::FLAG_SYN;
+const RST: u8 = tcp::FLAG_RST;
+const ACK: u8 = tcp::FLAG_ACK;
 
 /// xorshift64*: enough randomness for forged numbers; no crate needed.
 struct Rng(u64);
@@ -63,51 +62,25 @@ impl Forge {
     }
 
     fn frame(&self, from: (IpAddr, u16), dport: u16, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
-        let mut tcp = [0u8; 20];
-        tcp[0..2].copy_from_slice(&from.1.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-        tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = flags;
-        tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
-        let mut f = Vec::with_capacity(74);
-        f.extend_from_slice(&self.dst_mac);
-        f.extend_from_slice(&self.src_mac);
-        match (from.0, self.scanner_v4, self.scanner_v6) {
-            (IpAddr::V4(src), Some(IpAddr::V4(dst)), _) => {
-                let c = ipv4_checksum(&tcp, 8, &[], &src, &dst, IpNextHeaderProtocols::Tcp);
-                tcp[16..18].copy_from_slice(&c.to_be_bytes());
-                let mut ip = [0u8; 20];
-                ip[0] = 0x45;
-                ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-                ip[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
-                ip[8] = 64;
-                ip[9] = 6;
-                ip[12..16].copy_from_slice(&src.octets());
-                ip[16..20].copy_from_slice(&dst.octets());
-                let c = checksum(&ip, 5);
-                ip[10..12].copy_from_slice(&c.to_be_bytes());
-                f.extend_from_slice(&[0x08, 0x00]);
-                f.extend_from_slice(&ip);
-            }
-            (IpAddr::V6(src), _, Some(IpAddr::V6(dst))) => {
-                let c = ipv6_checksum(&tcp, 8, &[], &src, &dst, IpNextHeaderProtocols::Tcp);
-                tcp[16..18].copy_from_slice(&c.to_be_bytes());
-                let mut ip = [0u8; 40];
-                ip[0] = 0x60;
-                ip[4..6].copy_from_slice(&20u16.to_be_bytes());
-                ip[6] = 6;
-                ip[7] = 64;
-                ip[8..24].copy_from_slice(&src.octets());
-                ip[24..40].copy_from_slice(&dst.octets());
-                f.extend_from_slice(&[0x86, 0xdd]);
-                f.extend_from_slice(&ip);
-            }
-            _ => panic!("no scanner address of the family of {}", from.0),
+        let dst = match from.0 {
+            IpAddr::V4(_) => self.scanner_v4,
+            IpAddr::V6(_) => self.scanner_v6,
+        };
+        let dst = dst.unwrap_or_else(|| panic!("no scanner address of the family of {}", from.0));
+        ControlFields {
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            src: from.0,
+            dst,
+            sport: from.1,
+            dport,
+            seq,
+            ack,
+            flags,
+            ttl: 64,
+            window: Some(65535),
         }
-        f.extend_from_slice(&tcp);
-        f
+        .to_frame()
     }
 }
 

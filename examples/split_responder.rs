@@ -20,13 +20,12 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use pnet::datalink::{self, Channel, Config};
-use pnet::packet::ip::IpNextHeaderProtocols;
-use pnet::packet::util::{checksum, ipv4_checksum, ipv6_checksum};
 use siphasher::sip::SipHasher13;
+use synprobe::wire::{ControlFields, tcp};
 
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
+const SYN: u8 = tcp::FLAG_SYN;
+const RST: u8 = tcp::FLAG_RST;
+const ACK: u8 = tcp::FLAG_ACK;
 
 /// The fields of a received TCP segment this host answers from.
 struct Seen {
@@ -116,51 +115,20 @@ fn our_seq(key: (u64, u64), s: &Seen) -> u32 {
 /// The answer to `s`: addresses, ports and MACs swapped, a 20-byte TCP header, checksums
 /// computed over the whole packet.
 fn reply(s: &Seen, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
-    let mut tcp = [0u8; 20];
-    tcp[0..2].copy_from_slice(&s.dport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&s.sport.to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
-    let mut f = Vec::with_capacity(74);
-    f.extend_from_slice(&s.src_mac);
-    f.extend_from_slice(&s.dst_mac);
-    match (s.dst, s.src) {
-        (IpAddr::V4(from), IpAddr::V4(to)) => {
-            let c = ipv4_checksum(&tcp, 8, &[], &from, &to, IpNextHeaderProtocols::Tcp);
-            tcp[16..18].copy_from_slice(&c.to_be_bytes());
-            let mut ip = [0u8; 20];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-            ip[6] = 0x40; // DF
-            ip[8] = 64;
-            ip[9] = 6;
-            ip[12..16].copy_from_slice(&from.octets());
-            ip[16..20].copy_from_slice(&to.octets());
-            let c = checksum(&ip, 5);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            f.extend_from_slice(&[0x08, 0x00]);
-            f.extend_from_slice(&ip);
-        }
-        (IpAddr::V6(from), IpAddr::V6(to)) => {
-            let c = ipv6_checksum(&tcp, 8, &[], &from, &to, IpNextHeaderProtocols::Tcp);
-            tcp[16..18].copy_from_slice(&c.to_be_bytes());
-            let mut ip = [0u8; 40];
-            ip[0] = 0x60;
-            ip[4..6].copy_from_slice(&20u16.to_be_bytes());
-            ip[6] = 6;
-            ip[7] = 64;
-            ip[8..24].copy_from_slice(&from.octets());
-            ip[24..40].copy_from_slice(&to.octets());
-            f.extend_from_slice(&[0x86, 0xdd]);
-            f.extend_from_slice(&ip);
-        }
-        _ => unreachable!("parse gives one family for both addresses"),
+    ControlFields {
+        src_mac: s.dst_mac,
+        dst_mac: s.src_mac,
+        src: s.dst,
+        dst: s.src,
+        sport: s.dport,
+        dport: s.sport,
+        seq,
+        ack,
+        flags,
+        ttl: 64,
+        window: Some(65535),
     }
-    f.extend_from_slice(&tcp);
-    f
+    .to_frame()
 }
 
 fn random_key() -> (u64, u64) {

@@ -70,6 +70,54 @@ down() {
     return 0
 }
 
+# veth_link SCAN TGT VS VT A.B.C PREFIX:: makes the target namespace TGT, joined to the
+# prober's namespace SCAN by the veth pair VS <-> VT: VS holds A.B.C.1/24 and PREFIX::1/64,
+# VT A.B.C.2/24 and PREFIX::2/64. Each side knows the other's MAC for good, and the target
+# is set up to take a SYN flood. Used for link A (all modes but lo and discard) and link B.
+veth_link() {
+    local scan=$1 tgt=$2 vs=$3 vt=$4 v4=$5 v6=$6 mac_s mac_t
+    ip netns add "$tgt"
+    ip -n "$tgt" link set lo up
+
+    ip link add "$vs" type veth peer name "$vt"
+    ip link set "$vs" netns "$scan"
+    ip link set "$vt" netns "$tgt"
+
+    # No IPv6 router solicitations / autoconf noise on the test link.
+    sysctl_ns "$scan" "net.ipv6.conf.$vs.accept_ra" 0
+    sysctl_ns "$tgt" "net.ipv6.conf.$vt.accept_ra" 0
+
+    ip -n "$scan" addr add "$v4.1/24" dev "$vs"
+    ip -n "$scan" addr add "${v6}1/64" dev "$vs" nodad
+    ip -n "$tgt" addr add "$v4.2/24" dev "$vt"
+    ip -n "$tgt" addr add "${v6}2/64" dev "$vt" nodad
+    ip -n "$scan" link set "$vs" up
+    ip -n "$tgt" link set "$vt" up
+
+    mac_s=$(ip netns exec "$scan" cat "/sys/class/net/$vs/address")
+    mac_t=$(ip netns exec "$tgt" cat "/sys/class/net/$vt/address")
+
+    # Permanent neighbours both ways: no ARP/ND on the path during a flood.
+    ip -n "$tgt" neigh replace "$v4.1" lladdr "$mac_s" nud permanent dev "$vt"
+    ip -n "$tgt" -6 neigh replace "${v6}1" lladdr "$mac_s" nud permanent dev "$vt"
+    ip -n "$scan" neigh replace "$v4.2" lladdr "$mac_t" nud permanent dev "$vs"
+    ip -n "$scan" -6 neigh replace "${v6}2" lladdr "$mac_t" nud permanent dev "$vs"
+
+    # A target under a SYN flood: big queues, cookies past them, and ICMP errors
+    # (REJECT rules) never rate-limited, so the ground truth does not depend on speed.
+    sysctl_ns "$tgt" net.ipv4.tcp_max_syn_backlog 262144
+    sysctl_ns "$tgt" net.core.somaxconn 65535
+    sysctl_ns "$tgt" net.ipv4.tcp_syncookies 1
+    sysctl_ns "$tgt" net.ipv4.icmp_ratelimit 0
+    sysctl_ns "$tgt" net.ipv6.icmp.ratelimit 0
+    sysctl_ns "$tgt" net.ipv4.icmp_msgs_per_sec 1000000
+    sysctl_ns "$tgt" net.ipv4.icmp_msgs_burst 1000000
+    # Loose reverse-path check: replies come from addresses only routed locally.
+    sysctl_ns "$tgt" net.ipv4.conf.all.rp_filter 0
+    sysctl_ns "$tgt" "net.ipv4.conf.$vt.rp_filter" 0
+    sysctl_ns "$scan" "net.ipv4.conf.$vs.rp_filter" 0
+}
+
 up() {
     local name=$1 mode=$2
     local scan="$name-scan" tgt="$name-tgt" vs="$name-s" vt="$name-t"
@@ -97,37 +145,11 @@ up() {
         trap - EXIT
         return 0
     fi
-    ip netns add "$tgt"
-    ip -n "$tgt" link set lo up
-
-    ip link add "$vs" type veth peer name "$vt"
-    ip link set "$vs" netns "$scan"
-    ip link set "$vt" netns "$tgt"
-
-    # No IPv6 router solicitations / autoconf noise on the test link.
-    sysctl_ns "$scan" "net.ipv6.conf.$vs.accept_ra" 0
-    sysctl_ns "$tgt" "net.ipv6.conf.$vt.accept_ra" 0
-
-    ip -n "$scan" addr add 198.19.0.1/24 dev "$vs"
-    ip -n "$scan" addr add 2001:db8:ff::1/64 dev "$vs" nodad
-    ip -n "$tgt" addr add 198.19.0.2/24 dev "$vt"
-    ip -n "$tgt" addr add 2001:db8:ff::2/64 dev "$vt" nodad
-    ip -n "$scan" link set "$vs" up
-    ip -n "$tgt" link set "$vt" up
+    veth_link "$scan" "$tgt" "$vs" "$vt" 198.19.0 2001:db8:ff::
 
     # The target answers for every address of the test prefixes.
     ip -n "$tgt" route add local 198.18.0.0/16 dev lo
     ip -n "$tgt" -6 route add local 2001:db8:1::/64 dev lo
-
-    local mac_s mac_t
-    mac_s=$(ip netns exec "$scan" cat "/sys/class/net/$vs/address")
-    mac_t=$(ip netns exec "$tgt" cat "/sys/class/net/$vt/address")
-
-    # Permanent neighbours both ways: no ARP/ND on the path during a flood.
-    ip -n "$tgt" neigh replace 198.19.0.1 lladdr "$mac_s" nud permanent dev "$vt"
-    ip -n "$tgt" -6 neigh replace 2001:db8:ff::1 lladdr "$mac_s" nud permanent dev "$vt"
-    ip -n "$scan" neigh replace 198.19.0.2 lladdr "$mac_t" nud permanent dev "$vs"
-    ip -n "$scan" -6 neigh replace 2001:db8:ff::2 lladdr "$mac_t" nud permanent dev "$vs"
 
     if [ "$mode" = sink ]; then
         local fake=02:00:00:00:00:01
@@ -140,20 +162,7 @@ up() {
         ip -n "$scan" -6 route add 2001:db8:1::/64 via 2001:db8:ff::2 dev "$vs"
     fi
 
-    # A target under a SYN flood: big queues, cookies past them, and ICMP errors
-    # (REJECT rules) never rate-limited, so the ground truth does not depend on speed.
-    sysctl_ns "$tgt" net.ipv4.tcp_max_syn_backlog 262144
-    sysctl_ns "$tgt" net.core.somaxconn 65535
-    sysctl_ns "$tgt" net.ipv4.tcp_syncookies 1
-    sysctl_ns "$tgt" net.ipv4.icmp_ratelimit 0
-    sysctl_ns "$tgt" net.ipv6.icmp.ratelimit 0
-    sysctl_ns "$tgt" net.ipv4.icmp_msgs_per_sec 1000000
-    sysctl_ns "$tgt" net.ipv4.icmp_msgs_burst 1000000
-    # Loose reverse-path check: replies come from addresses only routed locally.
-    sysctl_ns "$tgt" net.ipv4.conf.all.rp_filter 0
-    sysctl_ns "$tgt" "net.ipv4.conf.$vt.rp_filter" 0
     sysctl_ns "$scan" net.ipv4.conf.all.rp_filter 0
-    sysctl_ns "$scan" "net.ipv4.conf.$vs.rp_filter" 0
     if [ "$mode" = routes ]; then
         link_b "$name"
     fi
@@ -172,20 +181,7 @@ v6_addrs() {
 link_b() {
     local name=$1
     local scan="$name-scan" tgt="$name-tgt2" vs="$name-sb" vt="$name-tb" i
-    ip netns add "$tgt"
-    ip -n "$tgt" link set lo up
-    ip link add "$vs" type veth peer name "$vt"
-    ip link set "$vs" netns "$scan"
-    ip link set "$vt" netns "$tgt"
-    sysctl_ns "$scan" "net.ipv6.conf.$vs.accept_ra" 0
-    sysctl_ns "$tgt" "net.ipv6.conf.$vt.accept_ra" 0
-
-    ip -n "$scan" addr add 198.19.1.1/24 dev "$vs"
-    ip -n "$scan" addr add 2001:db8:fe::1/64 dev "$vs" nodad
-    ip -n "$tgt" addr add 198.19.1.2/24 dev "$vt"
-    ip -n "$tgt" addr add 2001:db8:fe::2/64 dev "$vt" nodad
-    ip -n "$scan" link set "$vs" up
-    ip -n "$tgt" link set "$vt" up
+    veth_link "$scan" "$tgt" "$vs" "$vt" 198.19.1 2001:db8:fe::
 
     # Routed through the gateway 198.19.1.2 / 2001:db8:fe::2: main table, and table 100.
     ip -n "$scan" route add 198.19.128.0/18 via 198.19.1.2 dev "$vs"
@@ -214,25 +210,6 @@ link_b() {
         v6_addrs 2001:db8:20:: 0 255 "$vt"
         v6_addrs 2001:db8:23:: 16 23 "$vt"
     } | ip -n "$tgt" -batch -
-
-    local mac_s mac_t
-    mac_s=$(ip netns exec "$scan" cat "/sys/class/net/$vs/address")
-    mac_t=$(ip netns exec "$tgt" cat "/sys/class/net/$vt/address")
-    ip -n "$tgt" neigh replace 198.19.1.1 lladdr "$mac_s" nud permanent dev "$vt"
-    ip -n "$tgt" -6 neigh replace 2001:db8:fe::1 lladdr "$mac_s" nud permanent dev "$vt"
-    ip -n "$scan" neigh replace 198.19.1.2 lladdr "$mac_t" nud permanent dev "$vs"
-    ip -n "$scan" -6 neigh replace 2001:db8:fe::2 lladdr "$mac_t" nud permanent dev "$vs"
-
-    sysctl_ns "$tgt" net.ipv4.tcp_max_syn_backlog 262144
-    sysctl_ns "$tgt" net.core.somaxconn 65535
-    sysctl_ns "$tgt" net.ipv4.tcp_syncookies 1
-    sysctl_ns "$tgt" net.ipv4.icmp_ratelimit 0
-    sysctl_ns "$tgt" net.ipv6.icmp.ratelimit 0
-    sysctl_ns "$tgt" net.ipv4.icmp_msgs_per_sec 1000000
-    sysctl_ns "$tgt" net.ipv4.icmp_msgs_burst 1000000
-    sysctl_ns "$tgt" net.ipv4.conf.all.rp_filter 0
-    sysctl_ns "$tgt" "net.ipv4.conf.$vt.rp_filter" 0
-    sysctl_ns "$scan" "net.ipv4.conf.$vs.rp_filter" 0
 }
 
 [ $# -ge 2 ] || usage

@@ -95,14 +95,12 @@ mod tests {
 
     /// A segment from the target to us, as the wire would carry it.
     fn from_target(target: &str, me: &str, sport: u16, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
-        let f = ControlFields {
+        ControlFields {
             ack,
             flags,
             ..ControlFields::rst(([2; 6], [4; 6]), ip(target), ip(me), (7000, sport), seq, 64)
-        };
-        let mut out = [0u8; FRAME_CAP];
-        let n = build_control(&mut out, &f);
-        out[..n].to_vec()
+        }
+        .to_frame()
     }
 
     fn judged(frame: &[u8]) -> Verdict {

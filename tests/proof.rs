@@ -7,9 +7,9 @@ mod common;
 
 use common::*;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, channel};
 use std::thread::{self, JoinHandle};
@@ -73,15 +73,9 @@ struct Background {
 
 impl Background {
     fn spawn(cmd: &mut Command) -> Background {
-        let shown = format!("{cmd:?}");
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+        let (shown, mut child) = spawn_piped(cmd);
         let out = child.stdout.take().expect("piped stdout");
-        let mut err = child.stderr.take().expect("piped stderr");
+        let err_t = drain(child.stderr.take().expect("piped stderr"));
         let (tx, lines) = channel();
         let out_t = thread::spawn(move || {
             for line in BufReader::new(out).lines() {
@@ -90,11 +84,6 @@ impl Background {
                     break;
                 }
             }
-        });
-        let err_t = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = err.read_to_end(&mut v);
-            v
         });
         Background {
             shown,
@@ -125,18 +114,8 @@ impl Background {
 
     /// Waits for the exit (killing it after `timeout`) and returns all it printed.
     fn finish(mut self, timeout: Duration) -> Output {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!("{} did not finish within {timeout:?}; killed", self.shown);
-                }
-                Ok(None) => thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("waiting for {}: {e}", self.shown),
-            }
+        let Some(status) = wait_bounded(&mut self.child, &self.shown, timeout) else {
+            panic!("{} did not finish within {timeout:?}; killed", self.shown);
         };
         if let Some(t) = self.out_t.take() {
             let _ = t.join();
@@ -212,12 +191,6 @@ fn forged(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key}= in the forger's output: {line}"))
 }
 
-fn rx_packets(tb: &Testbed) -> u64 {
-    let path = format!("/sys/class/net/{}-s/statistics/rx_packets", tb.name);
-    let out = tb.in_scan(&["cat", &path]);
-    stdout_of(&out).trim().parse().expect("rx_packets")
-}
-
 /// True once synprobe's receive socket is bound: the only ETH_P_ALL packet socket in the
 /// prober's namespace (its send sockets bind protocol 0), bound after its filter is in place.
 fn receiver_bound(tb: &Testbed) -> bool {
@@ -269,7 +242,7 @@ fn forged_bare_syns_and_replies_open_nothing() {
             .to_string();
 
     let (v4, v6) = ("198.18.0.0/23", "2001:db8:1::/120");
-    let rx_before = rx_packets(&tb);
+    let rx_before = tb.scan_rx_packets();
     let bin = PathBuf::from(synprobe_bin());
     let scan = Background::spawn(&mut in_ns(
         &tb.scan_ns,
@@ -319,7 +292,7 @@ fn forged_bare_syns_and_replies_open_nothing() {
     let mut scan = scan;
     let scan_ended_first = scan.has_exited();
     let out = scan.finish(Duration::from_secs(120));
-    let rx_after = rx_packets(&tb);
+    let rx_after = tb.scan_rx_packets();
     let line = stdout_of(&forge);
     let line = line.trim();
     eprintln!("{line}");
@@ -506,50 +479,6 @@ fn a_syn_never_followed_by_its_ack_is_not_open() {
     );
 }
 
-/// RSTs to `port` that reached the target's kernel (IPv4 and IPv6), counted by a rule put
-/// ahead of the DROP that silences it.
-fn count_rsts_at_tgt(tb: &Testbed, port: u16) {
-    let p = port.to_string();
-    let rule = [
-        "-I",
-        "INPUT",
-        "1",
-        "-p",
-        "tcp",
-        "--dport",
-        &p,
-        "--tcp-flags",
-        "RST",
-        "RST",
-        "-m",
-        "comment",
-        "--comment",
-        "proof-rst",
-    ];
-    tb.iptables_tgt(&rule);
-    tb.ip6tables_tgt(&rule);
-}
-
-fn rsts_at_tgt(tb: &Testbed) -> u64 {
-    let mut total = 0;
-    for tool in ["iptables", "ip6tables"] {
-        let out = tb.in_tgt(&[tool, "-w", "-S", "INPUT", "-v"]);
-        let text = stdout_of(&out);
-        let line = text
-            .lines()
-            .find(|l| l.contains("proof-rst"))
-            .unwrap_or_else(|| panic!("{tool}: no proof-rst rule:\n{text}"));
-        // `-A INPUT ... --comment proof-rst -c PKTS BYTES`
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let at = words.iter().position(|w| *w == "-c").expect("-c in -S -v");
-        total += words
-            .get(at + 1)
-            .and_then(|w| w.parse::<u64>().ok())
-            .expect("packet count");
-    }
-    total
-}
-
 #[test]
 fn every_split_handshake_is_torn_down() {
     if !require_root() {
@@ -557,23 +486,14 @@ fn every_split_handshake_is_torn_down() {
     }
     let tb = Testbed::up();
     let _r = responder(&tb, 7002, "split");
-    count_rsts_at_tgt(&tb, 7002);
+    // RSTs to 7002 that reach the target's kernel, counted ahead of the DROP that
+    // silences it.
+    let rsts = ["-p", "tcp", "--dport", "7002", "--tcp-flags", "RST", "RST"];
+    tb.count_at_tgt("proof-rst", &rsts);
     // The prober's kernel has no socket for the responder's SYN and ACK and would answer
     // each with an RST of its own; only synprobe's (sent on its packet socket, past
     // iptables) are counted.
-    let kernel_rsts = [
-        "-A",
-        "OUTPUT",
-        "-p",
-        "tcp",
-        "--tcp-flags",
-        "RST",
-        "RST",
-        "-j",
-        "DROP",
-    ];
-    tb.iptables_scan(&kernel_rsts);
-    tb.ip6tables_scan(&kernel_rsts);
+    tb.silence_prober_kernel_rsts();
     let mut before = 0;
     for target in ["198.18.9.0/24", "2001:db8:1::300/120"] {
         let (out, rows) = tb.scan_every_state(target, "7002");
@@ -582,7 +502,7 @@ fn every_split_handshake_is_torn_down() {
         assert_eq!(open, 256, "{}", describe(&out));
         let err = stderr_of(&out);
         let sent = summary_number(&err, "teardown RSTs sent");
-        let seen = rsts_at_tgt(&tb) - before;
+        let seen = tb.counted_at_tgt("proof-rst") - before;
         before += seen;
         assert!(
             sent >= open,

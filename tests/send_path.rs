@@ -8,16 +8,6 @@ use common::*;
 
 const FAKE_MAC: &str = "02:00:00:00:00:01";
 
-/// Frames the ifb device has been handed so far (it counts them as received).
-fn device_frames(tb: &Testbed) -> u64 {
-    let path = format!("/sys/class/net/{}-s/statistics/rx_packets", tb.name);
-    let out = tb.in_scan(&["cat", &path]);
-    stdout_of(&out)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("read {path}: {}", describe(&out)))
-}
-
 /// `synprobe bench` at max rate for a second, with `env` set; returns the probes it says
 /// it sent.
 fn bench(tb: &Testbed, env: &[&str], target: &str, threads: &str, gateway_mac: &str) -> u64 {
@@ -64,9 +54,9 @@ fn every_probe_counted_as_sent_reaches_the_device() {
             ("198.18.0.0/16", "1"),
             ("2001:db8:1::/112", "2"),
         ] {
-            let before = device_frames(&tb);
+            let before = tb.scan_rx_packets();
             let sent = bench(&tb, env, target, threads, FAKE_MAC);
-            let frames = device_frames(&tb) - before;
+            let frames = tb.scan_rx_packets() - before;
             assert_eq!(
                 frames, sent,
                 "{label}, {target}, {threads} thread(s): the device got {frames} frames for {sent} probes"
@@ -82,7 +72,7 @@ fn a_max_rate_scan_sends_each_pair_exactly_once() {
     }
     let _heavy = heavy_lock();
     let tb = Testbed::up_mode("discard");
-    let before = device_frames(&tb);
+    let before = tb.scan_rx_packets();
     // 65,536 pairs, no retries: exactly one frame per pair, none lost, none doubled.
     let out = tb.synprobe(&[
         "scan",
@@ -111,7 +101,7 @@ fn a_max_rate_scan_sends_each_pair_exactly_once() {
         "{}",
         describe(&out)
     );
-    assert_eq!(device_frames(&tb) - before, 65_536, "{}", describe(&out));
+    assert_eq!(tb.scan_rx_packets() - before, 65_536, "{}", describe(&out));
 }
 
 /// One counter of a veth end, read in its namespace.

@@ -6,23 +6,6 @@ use common::*;
 use std::thread::sleep;
 use std::time::Duration;
 
-/// The prober kernel would otherwise answer each SYN-ACK with its own RST (it has
-/// no socket for it) and do synprobe's job for it. iptables drops those; the
-/// RSTs synprobe writes to its packet socket bypass iptables.
-fn silence_prober_kernel_rsts(tb: &Testbed) {
-    tb.iptables_scan(&[
-        "-A",
-        "OUTPUT",
-        "-p",
-        "tcp",
-        "--tcp-flags",
-        "RST",
-        "RST",
-        "-j",
-        "DROP",
-    ]);
-}
-
 #[test]
 fn no_half_open_entries_left_after_a_slash24_scan() {
     if !require_root() {
@@ -30,7 +13,7 @@ fn no_half_open_entries_left_after_a_slash24_scan() {
     }
     let tb = Testbed::up();
     tb.listen(80);
-    silence_prober_kernel_rsts(&tb);
+    tb.silence_prober_kernel_rsts();
     let out = tb.synprobe(&[
         "scan",
         "198.18.1.0/24",
@@ -70,7 +53,7 @@ fn control_unanswered_syn_ack_lingers_in_syn_recv() {
     }
     let tb = Testbed::up();
     tb.listen(80);
-    silence_prober_kernel_rsts(&tb);
+    tb.silence_prober_kernel_rsts();
     tb.iptables_scan(&[
         "-A",
         "OUTPUT",

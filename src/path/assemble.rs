@@ -170,18 +170,9 @@ pub fn assemble<R: Resolver>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::fib::{Entry, StaticFib};
-    use crate::path::route::{Prefix, Route};
+    use crate::path::fib::StaticFib;
+    use crate::path::test_util::{ip, pfx, send};
     use crate::path::{Boundaries, plan};
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn pfx(s: &str) -> Prefix {
-        let (a, l) = s.split_once('/').unwrap();
-        Prefix::new(ip(a), l.parse().unwrap()).unwrap()
-    }
 
     /// Interfaces 2 (eth-a) and 3 (eth-b), gateways with known MACs.
     struct Fake {
@@ -212,17 +203,6 @@ mod tests {
 
     /// Link A: 198.18.0.0/16 via 198.19.0.2; link B: on-link 198.20.0.0/24 and
     /// 198.21.0.0/16 via 198.20.0.254; nothing for 203.0.113.0/24.
-    fn send(oif: u32, next_hop: NextHop, src: &str) -> Entry {
-        Entry::Send(Route {
-            prefix: None,
-            table: 254,
-            kind: RouteKind::Unicast,
-            oif,
-            next_hop,
-            source: Some(ip(src)),
-        })
-    }
-
     fn fib() -> StaticFib {
         let via = |gw: &str, oif, src: &str| send(oif, NextHop::Gateway(ip(gw)), src);
         let on_link = |oif, src: &str| send(oif, NextHop::OnLink, src);

@@ -53,6 +53,8 @@ mod planner;
 mod regions;
 mod route;
 mod table;
+#[cfg(test)]
+mod test_util;
 
 pub use assemble::{AssembleError, Assembled, Overrides, Resolver, assemble};
 pub use fib::{Entry, StaticFib};

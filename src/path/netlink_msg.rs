@@ -389,6 +389,7 @@ pub fn merge_answers(fib: Option<&RouteMsg>, used: &RouteMsg) -> Result<Route, N
 mod tests {
     use super::*;
     use crate::path::RouteAnswer;
+    use crate::path::test_util::{ip, pfx};
 
     // Captured from this crate's own RouteSocket (a temporary hex print of each received
     // datagram) in a namespace set up as:
@@ -540,15 +541,6 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn pfx(s: &str) -> Prefix {
-        let (a, l) = s.split_once('/').unwrap();
-        Prefix::new(ip(a), l.parse().unwrap()).unwrap()
     }
 
     fn route(h: &str, seq: u32) -> RouteMsg {

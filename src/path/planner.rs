@@ -130,31 +130,20 @@ mod tests {
 
     use super::*;
     use crate::path::fib::{Entry, StaticFib};
-    use crate::path::route::{NextHop, Prefix, RouteKind};
+    use crate::path::route::{NextHop, Prefix};
+    use crate::path::test_util::{ip, pfx, send};
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-    fn pfx(s: &str) -> Prefix {
-        let (a, l) = s.split_once('/').unwrap();
-        Prefix::new(ip(a), l.parse().unwrap()).unwrap()
-    }
     fn r(a: &str, b: &str) -> IpRange {
         IpRange::new(ip(a), ip(b)).unwrap()
     }
+    /// Through gateway `gw`, or on-link when `gw` is empty.
     fn via(oif: u32, gw: &str, src: &str) -> Entry {
-        Entry::Send(Route {
-            prefix: None,
-            table: 254,
-            kind: RouteKind::Unicast,
-            oif,
-            next_hop: if gw.is_empty() {
-                NextHop::OnLink
-            } else {
-                NextHop::Gateway(ip(gw))
-            },
-            source: Some(ip(src)),
-        })
+        let hop = if gw.is_empty() {
+            NextHop::OnLink
+        } else {
+            NextHop::Gateway(ip(gw))
+        };
+        send(oif, hop, src)
     }
 
     fn run(fib: &StaticFib, ranges: &[IpRange]) -> Plan {

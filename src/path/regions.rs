@@ -125,11 +125,7 @@ pub(crate) fn key_ip(family: Family, k: u128) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(s: &str) -> Prefix {
-        let (a, l) = s.split_once('/').unwrap();
-        Prefix::new(a.parse().unwrap(), l.parse().unwrap()).unwrap()
-    }
+    use crate::path::test_util::pfx as p;
 
     fn k(s: &str) -> u128 {
         match s.parse::<IpAddr>().unwrap() {

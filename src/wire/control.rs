@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use super::syn::{write_ipv4, write_ipv6};
-use super::{EthernetFrame, TcpPacket, ethernet, ipv4, ipv6, tcp};
+use super::{EthernetFrame, FRAME_CAP, TcpPacket, ethernet, ipv4, ipv6, tcp};
 
 /// Per-packet fields of a control segment.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +24,9 @@ pub struct ControlFields {
     /// `tcp::FLAG_RST`, or `FLAG_SYN | FLAG_ACK` for a split-handshake answer.
     pub flags: u8,
     pub ttl: u8,
+    /// The advertised window; `None` for the default: Linux's initial receive window on a
+    /// segment with SYN, none otherwise. Test peers set it to answer like a given stack.
+    pub window: Option<u16>,
 }
 
 impl ControlFields {
@@ -48,7 +51,16 @@ impl ControlFields {
             ack: 0,
             flags: tcp::FLAG_RST,
             ttl,
+            window: None,
         }
+    }
+
+    /// The segment as a frame of its own (empty for mixed families): for tests and test
+    /// peers; the engine builds into its send ring with `build_control`.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut out = [0u8; FRAME_CAP];
+        let n = build_control(&mut out, self);
+        out[..n].to_vec()
     }
 }
 
@@ -89,10 +101,13 @@ pub fn build_control(out: &mut [u8], f: &ControlFields) -> usize {
     t.set_ack_number(f.ack);
     t.set_header_len(TCP_LEN);
     t.set_flags(f.flags);
-    if f.flags & tcp::FLAG_SYN != 0 {
-        // A SYN-ACK opens a window like any stack's; a RST advertises none.
-        t.set_window_len(SYN_ACK_WINDOW);
-    }
+    // By default a SYN-ACK opens a window like any stack's; a RST advertises none.
+    let default = if f.flags & tcp::FLAG_SYN != 0 {
+        SYN_ACK_WINDOW
+    } else {
+        0
+    };
+    t.set_window_len(f.window.unwrap_or(default));
 
     match (f.src, f.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -112,7 +127,7 @@ pub fn build_control(out: &mut [u8], f: &ControlFields) -> usize {
 mod tests {
     use super::*;
     use crate::wire::testdata::hex;
-    use crate::wire::{FRAME_CAP, Ipv4Packet, Ipv6Packet};
+    use crate::wire::{Ipv4Packet, Ipv6Packet};
     use pnet::packet::Packet;
     use pnet::packet::ethernet::EthernetPacket;
     use pnet::packet::ipv4::{self as pipv4, Ipv4Packet as PIpv4};
@@ -245,6 +260,26 @@ mod tests {
                 (t.get_sequence(), t.get_acknowledgement(), t.get_window()),
                 (0xdead_beef, 0x1234_5679, SYN_ACK_WINDOW)
             );
+        }
+    }
+
+    #[test]
+    fn a_window_given_is_kept_for_any_flags() {
+        for flags in [tcp::FLAG_SYN, tcp::FLAG_ACK, tcp::FLAG_RST] {
+            let f = ControlFields {
+                flags,
+                window: Some(65535),
+                ..fields("2001:db8::1", "2001:db8::2")
+            };
+            let frame = f.to_frame();
+            let ip = PIpv6::new(&frame[14..]).unwrap();
+            let t = PTcp::new(ip.payload()).unwrap();
+            let (s, d): (Ipv6Addr, Ipv6Addr) = (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            );
+            assert_eq!(t.get_checksum(), ptcp::ipv6_checksum(&t, &s, &d));
+            assert_eq!((t.get_flags(), t.get_window()), (flags, 65535));
         }
     }
 }

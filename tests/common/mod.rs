@@ -78,50 +78,61 @@ pub fn require_root_and(tools: &[&str]) -> bool {
     }
 }
 
-/// Runs a command to completion, killing it after `timeout`. Output is drained
-/// by threads so a chatty child (a /16 scan prints ~20 MB) never blocks.
-pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+/// Starts `cmd` with stdin from /dev/null and stdout and stderr piped; returns the command
+/// as shown in messages, and the child.
+pub fn spawn_piped(cmd: &mut Command) -> (String, Child) {
     let shown = format!("{cmd:?}");
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_t = thread::spawn(move || {
+    (shown, child)
+}
+
+/// Reads `from` to its end on a thread of its own, so a chatty child never blocks on a
+/// full pipe.
+pub fn drain(mut from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
         let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
+        let _ = from.read_to_end(&mut v);
         v
-    });
-    let err_t = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    })
+}
+
+/// Waits for `child` to exit; after `timeout` kills it and returns None.
+pub fn wait_bounded(child: &mut Child, shown: &str, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
+    loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => return Some(status),
             Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
                 let _ = child.kill();
-                break child.wait().expect("wait after kill");
+                let _ = child.wait();
+                return None;
             }
             Ok(None) => thread::sleep(Duration::from_millis(10)),
             Err(e) => panic!("waiting for {shown}: {e}"),
         }
-    };
+    }
+}
+
+/// Runs a command to completion, killing it after `timeout`. Output is drained
+/// by threads so a chatty child (a /16 scan prints ~20 MB) never blocks.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    let (shown, mut child) = spawn_piped(cmd);
+    let out_t = drain(child.stdout.take().expect("piped stdout"));
+    let err_t = drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_bounded(&mut child, &shown, timeout);
     let stdout = out_t.join().unwrap_or_default();
     let stderr = err_t.join().unwrap_or_default();
-    if timed_out {
+    let Some(status) = status else {
         panic!(
             "{shown} did not finish within {timeout:?}; killed.\nstderr:\n{}",
             String::from_utf8_lossy(&stderr)
         );
-    }
+    };
     Output {
         status,
         stdout,
@@ -332,23 +343,27 @@ impl Testbed {
     /// Puts a target-less rule first in the target's INPUT chains (IPv4 and
     /// IPv6): it only counts TCP packets, and `tgt_tcp_seen` reads the count.
     pub fn count_tcp_at_tgt(&self) {
-        let rule = [
-            "-I",
-            "INPUT",
-            "1",
-            "-p",
-            "tcp",
-            "-m",
-            "comment",
-            "--comment",
-            "synprobe-count",
-        ];
-        self.iptables_tgt(&rule);
-        self.ip6tables_tgt(&rule);
+        self.count_at_tgt("synprobe-count", &["-p", "tcp"]);
     }
 
     /// TCP packets the target received since `count_tcp_at_tgt`.
     pub fn tgt_tcp_seen(&self) -> u64 {
+        self.counted_at_tgt("synprobe-count")
+    }
+
+    /// Puts a target-less rule first in the target's INPUT chains (IPv4 and IPv6): it
+    /// only counts the packets `matching` selects, and `counted_at_tgt(comment)` reads
+    /// the count.
+    pub fn count_at_tgt(&self, comment: &str, matching: &[&str]) {
+        let mut rule = vec!["-I", "INPUT", "1"];
+        rule.extend_from_slice(matching);
+        rule.extend_from_slice(&["-m", "comment", "--comment", comment]);
+        self.iptables_tgt(&rule);
+        self.ip6tables_tgt(&rule);
+    }
+
+    /// Packets (IPv4 and IPv6) the target's rule `comment` counted since `count_at_tgt`.
+    pub fn counted_at_tgt(&self, comment: &str) -> u64 {
         let mut total = 0;
         for tool in ["iptables", "ip6tables"] {
             let out = run_ok(&mut Self::ns_cmd(
@@ -358,9 +373,9 @@ impl Testbed {
             let text = String::from_utf8_lossy(&out.stdout);
             let line = text
                 .lines()
-                .find(|l| l.contains("synprobe-count"))
-                .unwrap_or_else(|| panic!("{tool}: no counting rule; call count_tcp_at_tgt first"));
-            // `-A INPUT -p tcp -m comment --comment synprobe-count -c PKTS BYTES`
+                .find(|l| l.contains(comment))
+                .unwrap_or_else(|| panic!("{tool}: no rule {comment}; call count_at_tgt first"));
+            // `-A INPUT -p tcp -m comment --comment NAME -c PKTS BYTES`
             let words: Vec<&str> = line.split_whitespace().collect();
             let at = words
                 .iter()
@@ -372,6 +387,35 @@ impl Testbed {
                 .expect("packet count");
         }
         total
+    }
+
+    /// The prober's kernel would answer each SYN-ACK (or bare SYN) with an RST of its own,
+    /// having no socket for it, and do synprobe's job for it: drop those (IPv4 and IPv6).
+    /// The RSTs synprobe writes to its packet socket bypass iptables.
+    pub fn silence_prober_kernel_rsts(&self) {
+        let rule = [
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "--tcp-flags",
+            "RST",
+            "RST",
+            "-j",
+            "DROP",
+        ];
+        self.iptables_scan(&rule);
+        self.ip6tables_scan(&rule);
+    }
+
+    /// Frames the prober's interface (NAME-s) has received so far.
+    pub fn scan_rx_packets(&self) -> u64 {
+        let path = format!("/sys/class/net/{}-s/statistics/rx_packets", self.name);
+        let out = self.in_scan(&["cat", &path]);
+        stdout_of(&out)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("read {path}: {}", describe(&out)))
     }
 
     /// Runs the binary in the prober namespace, killed after SYNPROBE_TIMEOUT.
