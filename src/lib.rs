@@ -2,15 +2,16 @@
 //! connection.
 //!
 //! The crate is split into a pure core that never touches a socket or a clock (`target`,
-//! `permute`, `cookie`, `wire`, `classify`, `proof`, `path`, `pacer`, `probe`), an I/O
-//! module that holds every `unsafe` (`io`), the engine that drives both (`engine`), and the
-//! presentation layer (`output`, `cli`).
+//! `permute`, `cookie`, `wire`, `classify`, `proof`, `path`, `pacer`, `probe`, `health`),
+//! an I/O module that holds every `unsafe` (`io`), the engine that drives both (`engine`),
+//! and the presentation layer (`output`, `cli`).
 #![deny(unsafe_code)]
 
 pub mod classify;
 pub mod cli;
 pub mod cookie;
 pub mod engine;
+pub mod health;
 pub mod io;
 pub mod output;
 pub mod pacer;
