@@ -182,7 +182,7 @@ pub fn send_job(
                 }
                 continue;
             };
-            let (dst, dport) = sh.cfg.space.pair(idx);
+            let (dst, dport) = sh.cfg.space.pair_at(idx, t);
             let l = route.link;
             steps += u64::from(new);
             let mac = match route.hop {

@@ -84,6 +84,15 @@ impl PairSpace {
         idx / self.ports.len()
     }
 
+    /// `pair(idx)` when its target index `t` is known already: one division less per probe.
+    #[inline]
+    pub fn pair_at(&self, idx: u64, t: u64) -> (IpAddr, u16) {
+        (
+            self.targets.ip_at(t),
+            self.ports.at(idx - t * self.ports.len()),
+        )
+    }
+
     pub fn pair(&self, idx: u64) -> (IpAddr, u16) {
         let n = self.ports.len();
         (self.targets.ip_at(idx / n), self.ports.at(idx % n))
@@ -109,6 +118,7 @@ mod tests {
         assert_eq!(ps.len(), 6 * 3);
         for i in 0..ps.len() {
             let (ip, port) = ps.pair(i);
+            assert_eq!(ps.pair_at(i, ps.target_index(i)), (ip, port));
             assert_eq!(ps.index(ip, port), Some(i));
         }
         assert_eq!(ps.pair(0), ("198.18.0.0".parse().unwrap(), 22));
