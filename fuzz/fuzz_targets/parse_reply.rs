@@ -27,7 +27,9 @@ fuzz_target!(|frame: &[u8]| {
             Reason::Syn => assert!(r.echoed_seq.is_none_or(|e| e == r.ack.wrapping_sub(1))),
             Reason::Icmp(_) => assert!(r.echoed_seq.is_some() && r.tsecr.is_none()),
             Reason::Rst => {}
-            Reason::NoResponse => panic!("parse_reply never says no-response"),
+            Reason::NoResponse | Reason::NoRoute | Reason::NoNeighbour => {
+                panic!("parse_reply never says {}", r.reason)
+            }
         }
     }
 });
