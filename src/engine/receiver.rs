@@ -79,6 +79,7 @@ impl RxTask<'_> {
     }
 
     /// Queue a control segment answering `r` (from target `t`); sends a full batch at once.
+    /// False when there is no way back to the target (its MAC unknown).
     fn answer(
         &self,
         st: &mut RxState,
@@ -87,9 +88,9 @@ impl RxTask<'_> {
         t: u64,
         seq: u32,
         ack: Option<u32>,
-    ) {
+    ) -> bool {
         let Some((l, mine, hop)) = self.way_to(t) else {
-            return;
+            return false;
         };
         let macs = (mine, hop);
         let rst = ControlFields::rst(
@@ -112,6 +113,7 @@ impl RxTask<'_> {
         if st.control[l].is_full() {
             self.flush(st, l, &mut txs[l]);
         }
+        true
     }
 
     /// Hand link `l`'s queued control segments to the kernel; an error ends the run after
@@ -166,8 +168,9 @@ impl RxTask<'_> {
         };
         // Tear down every open port's reply, duplicates too: a retransmitted SYN-ACK means
         // the target still holds a half-open entry.
-        if let Some(seq) = teardown {
-            self.answer(st, txs, &r, self.cfg.space.target_index(idx), seq, None);
+        if let Some(seq) = teardown
+            && self.answer(st, txs, &r, self.cfg.space.target_index(idx), seq, None)
+        {
             self.count(&self.counters.rsts);
         }
         if self.tracker.test_and_set(idx) {
@@ -204,9 +207,10 @@ impl RxTask<'_> {
             return;
         }
         let t = self.cfg.space.target_index(idx);
-        self.answer(st, txs, r, t, seq, Some(ack));
-        self.count(&self.counters.challenges);
-        self.count(&self.counters.challenge_debt);
+        if self.answer(st, txs, r, t, seq, Some(ack)) {
+            self.count(&self.counters.challenges);
+            self.count(&self.counters.challenge_debt);
+        }
     }
 
     /// The round-trip time: the send time kept for small scans (microseconds), else the
