@@ -52,14 +52,10 @@ pub enum IoError {
     Privilege(String),
     #[error("unknown interface '{0}'")]
     NoSuchInterface(String),
-    #[error("no route to {0}")]
-    NoRoute(IpAddr),
     #[error(
         "cannot find the MAC address of next hop {0} (no neighbour entry, no ARP/NDP reply); set --gateway-mac"
     )]
     NoNeighbour(IpAddr),
-    #[error("interface '{0}' has no {1} address; set --source-ip")]
-    NoSourceAddress(String, &'static str),
     #[error("{what}: {source}")]
     Os {
         what: String,
