@@ -113,6 +113,7 @@ pub fn parse_neigh(m: &Message<'_>) -> Result<Option<NeighbourEntry>, ParseError
 mod tests {
     use super::super::netlink_msg::parse_dump;
     use super::*;
+    use crate::path::test_util::hostile_sweep;
 
     // Captured with a Python AF_NETLINK socket sending the RTM_GETNEIGH dump requests
     // below (the bytes iproute2 sends, seen with `strace -xx ip neigh show dev d0`) and
@@ -380,32 +381,6 @@ mod tests {
                 }
             }
         };
-        for f in &corpus {
-            for n in 0..=f.len() {
-                all(&f[..n]);
-            }
-        }
-        // xorshift: deterministic noise.
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        for i in 0..100_000u32 {
-            let mut f = corpus[i as usize % corpus.len()].clone();
-            for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % f.len();
-                f[at] = next() as u8;
-            }
-            let cut = (next() as usize) % (f.len() + 1);
-            all(&f[..cut.max(f.len() / 2)]);
-        }
-        // Pure noise.
-        for len in 0..512 {
-            let f: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            all(&f);
-        }
+        hostile_sweep(&corpus, all);
     }
 }

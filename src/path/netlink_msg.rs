@@ -389,7 +389,7 @@ pub fn merge_answers(fib: Option<&RouteMsg>, used: &RouteMsg) -> Result<Route, N
 mod tests {
     use super::*;
     use crate::path::RouteAnswer;
-    use crate::path::test_util::{ip, pfx};
+    use crate::path::test_util::{hostile_sweep, ip, pfx};
 
     // Captured from this crate's own RouteSocket (a temporary hex print of each received
     // datagram) in a namespace set up as:
@@ -712,27 +712,6 @@ mod tests {
                 let _ = parse_dump(b, seq, |m| parse_route(m).map(Some), &mut v);
             }
         };
-        for f in &corpus {
-            for n in 0..=f.len() {
-                all(&f[..n]);
-            }
-        }
-        // xorshift: deterministic noise.
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        for i in 0..100_000u32 {
-            let mut f = corpus[i as usize % corpus.len()].clone();
-            for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % f.len();
-                f[at] = next() as u8;
-            }
-            let cut = (next() as usize) % (f.len() + 1);
-            all(&f[..cut.max(f.len() / 2)]);
-        }
+        hostile_sweep(&corpus, all);
     }
 }

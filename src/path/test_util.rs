@@ -26,3 +26,34 @@ pub(super) fn send(oif: u32, next_hop: NextHop, src: &str) -> Entry {
         source: Some(ip(src)),
     })
 }
+
+/// Feed `parse` every truncation of every `corpus` datagram, 100,000 mutated and cut copies,
+/// and pure noise up to 512 bytes: it must never panic (deterministic, no crate).
+pub(super) fn hostile_sweep(corpus: &[Vec<u8>], parse: impl Fn(&[u8])) {
+    for f in corpus {
+        for n in 0..=f.len() {
+            parse(&f[..n]);
+        }
+    }
+    // xorshift: deterministic noise.
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for i in 0..100_000u32 {
+        let mut f = corpus[i as usize % corpus.len()].clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % f.len();
+            f[at] = next() as u8;
+        }
+        let cut = (next() as usize) % (f.len() + 1);
+        parse(&f[..cut.max(f.len() / 2)]);
+    }
+    for len in 0..512 {
+        let f: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        parse(&f);
+    }
+}
