@@ -86,6 +86,15 @@ pub fn assemble<R: Resolver>(
             }
         };
         let link = links[l].clone();
+        if link.mac == [0; 6] && !link.loopback {
+            // A tunnel (wireguard, tun, ppp) carries no ethernet header: our frames would be
+            // garbage on it.
+            return Err(AssembleError::Input(format!(
+                "the kernel routes {} through {}, which has no MAC address (a tunnel?): synprobe sends ethernet frames and cannot probe through it",
+                block.range.first(),
+                link.name
+            )));
+        }
         if let Some(want) = &ov.interface
             && *want != link.name
         {
@@ -183,9 +192,14 @@ mod tests {
         type Error = String;
         fn link(&mut self, oif: u32) -> Result<Link, String> {
             Ok(Link {
-                name: ["lo", "x", "eth-a", "eth-b"][oif as usize].to_string(),
+                name: ["lo", "x", "eth-a", "eth-b", "wg0"][oif as usize].to_string(),
                 index: oif,
-                mac: [2, 0, 0, 0, 0, oif as u8],
+                // Interface 4 is a tunnel: no MAC.
+                mac: if oif == 4 {
+                    [0; 6]
+                } else {
+                    [2, 0, 0, 0, 0, oif as u8]
+                },
                 loopback: oif == 1,
             })
         }
@@ -304,6 +318,30 @@ mod tests {
             assemble(&p, &targets, &Overrides::default(), &mut f),
             Err(AssembleError::Resolve(_))
         ));
+    }
+
+    #[test]
+    fn a_tunnel_is_refused_by_name() {
+        let targets = TargetSet::parse(&["198.18.0.1".to_string()], &[]).unwrap();
+        let fib = StaticFib::new(vec![(
+            pfx("198.18.0.0/16"),
+            send(4, NextHop::OnLink, "198.18.255.1"),
+        )]);
+        let p = plan(targets.ranges(), &Boundaries::new(fib.prefixes()), |a| {
+            fib.lookup_ok(a)
+        })
+        .unwrap();
+        match assemble(
+            &p,
+            &targets,
+            &Overrides::default(),
+            &mut Fake { asked: vec![] },
+        ) {
+            Err(AssembleError::Input(m)) => {
+                assert!(m.contains("wg0") && m.contains("no MAC"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
