@@ -32,6 +32,11 @@ pub struct Sweep {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+Every target leaves as the kernel routes it (ip rule and policy tables included): through
+its interface and source address, to its gateway, or, on the link, to its own MAC, asked by
+ARP / NDP during the scan. On-link addresses that answer no request are reported
+`no-neighbour`, targets with no route `no-route` (both filtered, never probed).
+
 Examples:
   synprobe scan 198.18.0.0/16 -p 80,443 --rate 100k
   synprobe scan @fleet.txt -p 22,80,8000-8100 --states all --format jsonl -o out.jsonl
