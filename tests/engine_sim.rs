@@ -335,6 +335,8 @@ fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> Eng
         shape: SynShape::default(),
         only: None,
         known_macs: Vec::new(),
+        // The simulated network has no kernel to shield from (only `run` attaches it).
+        shield: false,
     }
 }
 

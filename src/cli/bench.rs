@@ -67,6 +67,7 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     let cfg = EngineConfig {
         send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
         known_macs: std::mem::take(&mut routes.known_macs),
+        shield: plan.shield,
         ..EngineConfig::new(
             space,
             routes.paths,

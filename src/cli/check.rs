@@ -230,6 +230,7 @@ fn probe(
     let cfg = EngineConfig {
         only: Some(only),
         known_macs,
+        shield: plan.shield,
         ..EngineConfig::new(space, paths, plan.source_ports, Some(10_000.0), schedule)
     };
     let mut sink = Collect::default();

@@ -26,6 +26,12 @@ pub struct NetArgs {
     /// range, so no real local socket is ever hit.
     #[arg(long, value_name = "PORT|A-B", default_value = "61001-65535")]
     pub source_port: String,
+    /// Let this host's kernel answer SYN-ACKs with RSTs of its own, as it does by default.
+    /// Without this flag synprobe hides SYN-ACKs to its source ports from the kernel for
+    /// the run (a tcx program that goes away with the process), since its own RST already
+    /// tears every open port down.
+    #[arg(long)]
+    pub kernel_resets: bool,
 }
 
 /// The network flags, parsed but not yet looked up.
@@ -33,6 +39,8 @@ pub struct NetArgs {
 pub struct NetPlan {
     pub opts: Overrides,
     pub source_ports: SourcePorts,
+    /// Hide SYN-ACKs from the kernel (see `NetArgs::kernel_resets`).
+    pub shield: bool,
 }
 
 impl NetArgs {
@@ -63,6 +71,7 @@ impl NetArgs {
                 gateway_mac,
             },
             source_ports,
+            shield: !self.kernel_resets,
         })
     }
 }

@@ -252,6 +252,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     let base = EngineConfig::new(space, routes.paths, plan.source_ports, rate, schedule);
     let cfg = EngineConfig {
         known_macs: routes.known_macs,
+        shield: plan.shield,
         seed: a.seed.unwrap_or(base.seed),
         shard,
         send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),

@@ -98,6 +98,9 @@ pub struct EngineConfig {
     /// On-link targets whose MAC the kernel's neighbour table already holds (target index,
     /// MAC): they are not asked for again.
     pub known_macs: Vec<(u64, [u8; 6])>,
+    /// Hide SYN-ACKs from this host's TCP stack for the run (`io::SynAckShield`), so the
+    /// only RST a target gets is ours; off with `--kernel-resets`.
+    pub shield: bool,
 }
 
 impl EngineConfig {
@@ -126,6 +129,7 @@ impl EngineConfig {
             shape: SynShape::default(),
             only: None,
             known_macs: Vec::new(),
+            shield: true,
         }
     }
 

@@ -113,9 +113,14 @@ pub fn run(
     if !cfg.paths.any_route() {
         return Err(EngineError::Config("no route to any target".into()));
     }
-    let net = PacketNetwork {
-        links: cfg.paths.links(),
-    };
+    let links = cfg.paths.links();
+    // Best effort: where tcx is missing (kernels before 6.6) the kernel's own RSTs go out
+    // as well, which costs time on-link and nothing in correctness.
+    let _shield = cfg
+        .shield
+        .then(|| crate::io::SynAckShield::attach(links, cfg.source_ports).ok())
+        .flatten();
+    let net = PacketNetwork { links };
     run_on(&net, cfg, sink, progress, stop)
 }
 

@@ -5,7 +5,8 @@
 //! Layout: `socket` (the AF_PACKET fd and its options), `send` (batched transmit), `recv`
 //! (TPACKET_V3 ring), `bpf` (the kernel filter program), `route` (interface, source address,
 //! next hop), `netlink` (the rtnetlink socket: routes, rules, neighbour table), `neigh`
-//! (next-hop MAC: the neighbour table, else ARP / NDP), `privilege`, `signal`, `loopback`
+//! (next-hop MAC: the neighbour table, else ARP / NDP), `privilege`, `signal`, `shield` (keeps SYN-ACKs
+//! from this host's TCP stack, so it sends no RSTs of its own), `loopback`
 //! (the sysctls a 127/8 probe needs), `host_state` (the record of them that survives a
 //! SIGKILL), `undo` (putting them back from a signal handler).
 #![allow(unsafe_code)]
@@ -21,6 +22,7 @@ mod privilege;
 mod recv;
 mod route;
 mod send;
+mod shield;
 mod signal;
 mod socket;
 mod tx_ring;
@@ -41,6 +43,7 @@ pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
 pub use route::{loopback_v4_hint, neighbour_mac, route_targets};
 pub use send::{SendMode, Sender};
+pub use shield::SynAckShield;
 pub use signal::interrupt_flag;
 
 #[derive(Debug, Error)]
