@@ -83,7 +83,11 @@ impl Watch {
         });
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}: {line}")).to_string();
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{k}: {line}"))
+                .to_string()
+        };
         (s("from"), s("to"), s("reason"), at)
     }
 
@@ -118,7 +122,10 @@ impl Watch {
                 return l;
             }
         }
-        panic!("no stderr line {what}; stderr:\n{}", self.err_seen.join("\n"));
+        panic!(
+            "no stderr line {what}; stderr:\n{}",
+            self.err_seen.join("\n")
+        );
     }
 
     /// The snapshot SIGUSR1 asks for: its target lines, after its count line.
@@ -229,7 +236,14 @@ fn origin_as_a_timeline_of_health_changes() {
     let mut w = Watch::start(&tb, &args);
 
     // 1. Nothing listens: the kernel answers RST.
-    expect(&mut w, started, "initial", "unhealthy", "rst", "no listener");
+    expect(
+        &mut w,
+        started,
+        "initial",
+        "unhealthy",
+        "rst",
+        "no listener",
+    );
     // 2. A server starts.
     let t = Instant::now();
     tb.listen(PORT);
@@ -240,9 +254,15 @@ fn origin_as_a_timeline_of_health_changes() {
     expect(&mut w, t, "healthy", "unhealthy", "rst", "listener gone");
     // 4. The firewall accepts the port, nothing listens: still RST, no change. Watched for
     // the time a change would have taken to show.
-    tb.iptables_tgt(&["-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT"]);
+    tb.iptables_tgt(&[
+        "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+    ]);
     let quiet = w.events_within(bound());
-    assert_eq!(quiet, Vec::<String>::new(), "an open firewall is not enough");
+    assert_eq!(
+        quiet,
+        Vec::<String>::new(),
+        "an open firewall is not enough"
+    );
     // 5. ncat -klp listens.
     let t = Instant::now();
     tb.listen(PORT);
@@ -281,11 +301,15 @@ fn sighup_reloads_and_sigusr1_snapshots() {
     assert_eq!(down, vec!["unhealthy"]);
 
     let snap = w.snapshot(2);
-    assert!(snap[0].starts_with("198.18.0.1:81 unhealthy last=rst consecutive="), "{snap:?}");
-    assert!(snap[1].starts_with("198.18.0.2:82 unhealthy last=rst consecutive="), "{snap:?}");
-    let run_of = |line: &str| -> u32 {
-        line.rsplit('=').next().unwrap().parse().unwrap()
-    };
+    assert!(
+        snap[0].starts_with("198.18.0.1:81 unhealthy last=rst consecutive="),
+        "{snap:?}"
+    );
+    assert!(
+        snap[1].starts_with("198.18.0.2:82 unhealthy last=rst consecutive="),
+        "{snap:?}"
+    );
+    let run_of = |line: &str| -> u32 { line.rsplit('=').next().unwrap().parse().unwrap() };
     let kept_before = run_of(&snap[0]);
 
     // Keep .1:81, drop .2:82, add .3:83.
@@ -293,14 +317,29 @@ fn sighup_reloads_and_sigusr1_snapshots() {
     w.signal("HUP");
     let said = w.err_line("saying what the reload changed", |l| l.contains("reloaded"));
     assert!(said.contains("1 kept, 1 added, 1 removed"), "{said}");
-    assert!(said.contains("added 198.18.0.3:83") && said.contains("removed 198.18.0.2:82"), "{said}");
+    assert!(
+        said.contains("added 198.18.0.3:83") && said.contains("removed 198.18.0.2:82"),
+        "{said}"
+    );
     // Only the new target changes: the kept one is already unhealthy.
     let (from, to, reason, _) = w.next_event();
-    assert_eq!((from.as_str(), to.as_str(), reason.as_str()), ("initial", "unhealthy", "rst"));
+    assert_eq!(
+        (from.as_str(), to.as_str(), reason.as_str()),
+        ("initial", "unhealthy", "rst")
+    );
     let snap = w.snapshot(2);
-    assert!(snap[0].starts_with("198.18.0.1:81 unhealthy last=rst"), "kept its state: {snap:?}");
-    assert!(run_of(&snap[0]) >= kept_before, "kept its count: {snap:?} after {kept_before}");
-    assert!(snap[1].starts_with("198.18.0.3:83 unhealthy last=rst"), "{snap:?}");
+    assert!(
+        snap[0].starts_with("198.18.0.1:81 unhealthy last=rst"),
+        "kept its state: {snap:?}"
+    );
+    assert!(
+        run_of(&snap[0]) >= kept_before,
+        "kept its count: {snap:?} after {kept_before}"
+    );
+    assert!(
+        snap[1].starts_with("198.18.0.3:83 unhealthy last=rst"),
+        "{snap:?}"
+    );
 
     // A bad file keeps the old list, and says where it is bad.
     std::fs::write(&file, "198.18.0.1:81\nnot-a-target\n").unwrap();

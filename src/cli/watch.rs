@@ -12,7 +12,7 @@ use super::net::{self, NetArgs};
 use super::watch_targets as targets;
 use super::{CliError, values};
 use crate::cookie::CookieKey;
-use crate::engine::{self, EngineConfig, Ended, Schedule, WatchControl, WatchOutput};
+use crate::engine::{self, Ended, EngineConfig, Schedule, WatchControl, WatchOutput};
 use crate::health::{Event, Fleet, Health, NoObserver, Observer, Settings};
 use crate::output::events::{self, EventFormat, EventPrinter};
 use crate::target::{PairSpace, PortList, TargetSet};
@@ -102,11 +102,7 @@ struct Built {
 
 /// The engine for `list`: a pair space of its addresses x ports of which only the listed
 /// pairs are probed (as `check` builds it), every target routed as the kernel would.
-fn build(
-    plan: &net::NetPlan,
-    list: &[SocketAddr],
-    rate: Option<f64>,
-) -> Result<Built, CliError> {
+fn build(plan: &net::NetPlan, list: &[SocketAddr], rate: Option<f64>) -> Result<Built, CliError> {
     let mut ips: Vec<IpAddr> = list.iter().map(SocketAddr::ip).collect();
     ips.sort();
     ips.dedup();
@@ -182,13 +178,7 @@ fn gather(
 }
 
 /// Makes `list` the fleet, tells the observer, and says what changed (on a reload).
-fn apply(
-    fleet: &mut Fleet,
-    list: &[SocketAddr],
-    now_ms: u64,
-    observer: &dyn Observer,
-    tell: bool,
-) {
+fn apply(fleet: &mut Fleet, list: &[SocketAddr], now_ms: u64, observer: &dyn Observer, tell: bool) {
     let wanted: std::collections::HashSet<SocketAddr> = list.iter().copied().collect();
     let removed: Vec<SocketAddr> = fleet
         .iter()

@@ -142,7 +142,11 @@ mod tests {
         let p = PortList::parse("1-1000").unwrap();
         let e = from_args(&["198.18.0.0/15".into()], Some(&p)).unwrap_err();
         assert!(e.contains("more than"), "{e}");
-        let d = dedup(vec![sa("198.18.0.1:80"), sa("198.18.0.2:80"), sa("198.18.0.1:80")]);
+        let d = dedup(vec![
+            sa("198.18.0.1:80"),
+            sa("198.18.0.2:80"),
+            sa("198.18.0.1:80"),
+        ]);
         assert_eq!(d, vec![sa("198.18.0.1:80"), sa("198.18.0.2:80")]);
     }
 }

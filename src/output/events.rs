@@ -101,7 +101,9 @@ impl<W: Write> EventPrinter<W> {
 /// One snapshot line of a target: its health, the reason of its last check and how many
 /// checks in a row agreed with it.
 pub fn snapshot_line(target: SocketAddr, t: &Tracker) -> String {
-    let last = t.last().map_or("none".to_string(), |c| c.reason.to_string());
+    let last = t
+        .last()
+        .map_or("none".to_string(), |c| c.reason.to_string());
     let run = t.passes().max(t.fails());
     format!("{target} {} last={last} consecutive={run}", t.health())
 }
@@ -130,7 +132,11 @@ mod tests {
     fn civil_dates_around_known_days() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29), "a leap day of a /400 year");
+        assert_eq!(
+            civil_from_days(11_016),
+            (2000, 2, 29),
+            "a leap day of a /400 year"
+        );
         assert_eq!(civil_from_days(47_083), (2098, 11, 28));
         assert_eq!(civil_from_days(20_789), (2026, 12, 2));
         // Every day for 800 years follows the one before it.
@@ -140,7 +146,10 @@ mod tests {
             let next_day = (prev.0, prev.1, prev.2 + 1) == (y, m, d);
             let next_month = (prev.0, prev.1 + 1, 1) == (y, m, d);
             let next_year = (prev.0 + 1, 1, 1) == (y, m, d) && prev.1 == 12;
-            assert!(next_day || next_month || next_year, "{prev:?} -> {y}-{m}-{d}");
+            assert!(
+                next_day || next_month || next_year,
+                "{prev:?} -> {y}-{m}-{d}"
+            );
             prev = (y, m, d);
         }
     }
@@ -215,8 +224,10 @@ mod tests {
         .validate()
         .unwrap();
         let mut f = Fleet::new(c, 1);
-        let (a, b): (SocketAddr, SocketAddr) =
-            ("198.18.0.2:80".parse().unwrap(), "198.18.0.1:81".parse().unwrap());
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "198.18.0.2:80".parse().unwrap(),
+            "198.18.0.1:81".parse().unwrap(),
+        );
         f.reload([a, b], 0);
         f.record(b, Check::fail(Reason::Rst), 10);
         f.record(b, Check::fail(Reason::Rst), 20);
