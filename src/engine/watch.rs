@@ -22,6 +22,11 @@ use crate::probe::ProbeResult;
 
 /// The longest the driver sleeps between looks at its flags.
 const TICK: Duration = Duration::from_millis(10);
+/// The shortest sleep between two ticks while nothing is due yet: checks due within it go
+/// out together, in one batch, instead of one kernel call each (a 10,000-target fleet at a
+/// 1 s interval has one due every 0.1 ms). Far below the 10 % of the interval a check may
+/// run after its slot before it counts as late.
+const MIN_TICK: Duration = Duration::from_millis(5);
 
 /// What the driver polls between ticks (set from signal handlers).
 pub struct WatchControl<'a> {
@@ -150,7 +155,7 @@ impl Driver<'_, '_> {
             .min();
         match next {
             Some(t) if t <= now_ms => Duration::ZERO,
-            Some(t) => Duration::from_millis(t - now_ms).min(TICK),
+            Some(t) => Duration::from_millis(t - now_ms).clamp(MIN_TICK, TICK),
             None => TICK,
         }
     }
