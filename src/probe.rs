@@ -114,6 +114,12 @@ impl Unreachable {
             Unreachable::RejectRoute => "ICMPv6 reject route, a route rejects it",
         }
     }
+
+    /// What it means, without what came back: the words after the comma of [`Self::plain`].
+    pub fn meaning(self) -> &'static str {
+        let p = self.plain();
+        p.split_once(", ").map_or(p, |(_, m)| m)
+    }
 }
 
 /// Why a pair got its state.
@@ -153,6 +159,19 @@ impl Reason {
             Reason::NoNeighbour => "no-neighbour",
         }
     }
+
+    /// What the reason tells an operator, in a few words: `check` writes it after what came
+    /// back, `watch` prints it as an event's detail.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Reason::SynAck | Reason::Syn => "something is listening",
+            Reason::Rst => "nothing is listening",
+            Reason::Icmp(u) => u.meaning(),
+            Reason::NoResponse => "a filter drops the SYN",
+            Reason::NoRoute => "no route to host",
+            Reason::NoNeighbour => "no host has this address",
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -182,6 +201,20 @@ impl ProbeResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meanings_are_the_plain_words_after_what_came_back() {
+        assert_eq!(Reason::Rst.meaning(), "nothing is listening");
+        assert_eq!(Reason::Syn.meaning(), "something is listening");
+        assert_eq!(
+            Reason::Icmp(Unreachable::Port).meaning(),
+            "a firewall rejects it"
+        );
+        assert_eq!(
+            Reason::Icmp(Unreachable::Net).meaning(),
+            "no route to the target's network"
+        );
+    }
 
     #[test]
     fn reasons_map_to_nmap_states() {

@@ -669,3 +669,111 @@ fn a_panicking_sender_does_not_hang_the_run() {
         .expect("the run ends instead of hanging");
     assert!(panicked, "the panic reaches the caller");
 }
+
+/// `watch`'s events, kept.
+#[derive(Default)]
+struct Events(Vec<synprobe::health::Event>);
+
+impl synprobe::engine::WatchOutput for Events {
+    fn event(&mut self, e: &synprobe::health::Event) -> std::io::Result<()> {
+        self.0.push(*e);
+        Ok(())
+    }
+    fn snapshot(&mut self, _: &synprobe::health::Fleet) {}
+}
+
+#[test]
+fn watch_checks_every_pair_again_and_moves_each_health_once() {
+    use synprobe::health::{Fleet, Health, NoObserver, Settings};
+    let mut cfg = config_ports("198.18.0.1", "80,81,84", 0, 1);
+    cfg.only = Some([0, 1, 2].into_iter().collect());
+    let world = Arc::new(World {
+        rng: Mutex::new(1),
+        ..Default::default()
+    });
+    let settings = Settings {
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_millis(100),
+        fast_interval: None,
+        healthy_threshold: 2,
+        unhealthy_threshold: 2,
+    };
+    let mut fleet = Fleet::new(settings.validate().unwrap(), 3);
+    let targets: Vec<std::net::SocketAddr> = [80, 81, 84]
+        .iter()
+        .map(|&p| std::net::SocketAddr::new("198.18.0.1".parse().unwrap(), p))
+        .collect();
+    fleet.reload(targets.iter().copied(), 0);
+    let (stop, reload, snapshot) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+    );
+    let ctl = synprobe::engine::WatchControl {
+        stop: &stop,
+        reload: &reload,
+        snapshot: &snapshot,
+    };
+    let t0 = Instant::now();
+    let now_ms = || t0.elapsed().as_millis() as u64;
+    let mut events = Events::default();
+    let ended = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Eight intervals: every target checked about eight times.
+            std::thread::sleep(Duration::from_millis(1_600));
+            stop.store(true, Ordering::Relaxed);
+        });
+        synprobe::engine::watch_on(
+            &SimNet(world.clone()),
+            &cfg,
+            &mut fleet,
+            &mut events,
+            &NoObserver,
+            &ctl,
+            &now_ms,
+        )
+        .unwrap()
+    });
+    assert_eq!(ended, synprobe::engine::Ended::Stopped);
+    let got: Vec<(u16, Health, Health, Reason, u32)> = {
+        let mut v: Vec<_> = events
+            .0
+            .iter()
+            .map(|e| {
+                let t = e.transition;
+                (e.target.port(), t.from, t.to, t.reason, t.consecutive)
+            })
+            .collect();
+        v.sort_by_key(|e| e.0);
+        v
+    };
+    assert_eq!(
+        got,
+        vec![
+            (80, Health::Initial, Health::Healthy, Reason::SynAck, 2),
+            (81, Health::Initial, Health::Unhealthy, Reason::Rst, 2),
+            (
+                84,
+                Health::Initial,
+                Health::Unhealthy,
+                Reason::NoResponse,
+                2
+            ),
+        ],
+        "one change each, for the ground truth's reason"
+    );
+    // Every check's answer counted (its bit cleared first), none taken for a duplicate: the
+    // runs are as long as the checks that ended, and SYNs went out once per check.
+    let syns = world.syns.load(Ordering::Relaxed);
+    let run = |p: u16| {
+        let t = fleet.get(targets[[80, 81, 84].iter().position(|&x| x == p).unwrap()]);
+        let t = t.unwrap();
+        t.passes().max(t.fails())
+    };
+    // At least one check past the threshold (a loaded machine may run fewer than eight), and
+    // never more SYNs than slots: one a target per 200 ms slot, at most 9 slots in 1.6 s.
+    let runs = [run(80), run(81), run(84)];
+    assert!(runs.iter().all(|&r| r >= 3), "{runs:?}");
+    assert!(syns <= 27, "one SYN per check, got {syns}");
+    assert!(fleet.get(targets[0]).unwrap().last().unwrap().rtt.is_some());
+}

@@ -71,20 +71,19 @@ pub fn detail(r: &ProbeResult, patience: Patience) -> String {
             format!(" in {ms:.2} ms")
         }
     });
+    let meaning = r.reason.meaning();
     match r.reason {
-        Reason::SynAck => format!("SYN-ACK{}, something is listening", rtt.unwrap_or_default()),
+        Reason::SynAck => format!("SYN-ACK{}, {meaning}", rtt.unwrap_or_default()),
         Reason::Syn => format!(
-            "SYN (split handshake){}, something is listening",
+            "SYN (split handshake){}, {meaning}",
             rtt.unwrap_or_default()
         ),
-        Reason::Rst => format!("RST, nothing is listening on port {}", r.port),
+        Reason::Rst => format!("RST, {meaning} on port {}", r.port),
         Reason::Icmp(u) => u.plain().to_string(),
-        Reason::NoResponse => format!("{}, a filter drops the SYN", patience.silence()),
-        Reason::NoRoute => "no route to host".to_string(),
-        Reason::NoNeighbour if r.ip.is_ipv4() => {
-            "no ARP reply: no host has this address".to_string()
-        }
-        Reason::NoNeighbour => "no NDP reply: no host has this address".to_string(),
+        Reason::NoResponse => format!("{}, {meaning}", patience.silence()),
+        Reason::NoRoute => meaning.to_string(),
+        Reason::NoNeighbour if r.ip.is_ipv4() => format!("no ARP reply: {meaning}"),
+        Reason::NoNeighbour => format!("no NDP reply: {meaning}"),
     }
 }
 

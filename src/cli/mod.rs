@@ -15,6 +15,8 @@ mod check;
 mod net;
 mod scan;
 mod values;
+mod watch;
+mod watch_targets;
 
 use clap::{Parser, Subcommand};
 use thiserror::Error;
@@ -97,6 +99,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Measure how many probes per second this machine sustains; prints one JSON line.
     Bench(bench::BenchArgs),
+    /// Health-check a fleet for good, as a load balancer does: one event line per change of health.
+    Watch(watch::WatchArgs),
 }
 
 /// Writes one result line to stdout. `Ok(false)` when the reader has gone away (a closed
@@ -121,6 +125,7 @@ pub fn main() -> i32 {
         Command::Scan(a) => scan::run(a),
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Watch(a) => watch::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,17 +1,20 @@
 //! The probe engine: one receiver thread, N sender threads over disjoint slices of a keyed
 //! permutation, a one-bit-per-pair tracker, and a driver that runs rounds and waits.
 //! `scan`, `check` and `bench` are drivers of this same engine; they differ only in the
-//! schedule and in the sink results go to.
+//! schedule and in the sink results go to. `watch` (`watch.rs`) drives it continuously: the
+//! same receiver and send path, fed the pairs a health schedule says are due.
 
 mod aside;
 mod clock;
 mod neighbours;
 mod net;
+mod pending;
 mod receiver;
 mod run;
 mod send_times;
 mod sender;
 mod tracker;
+mod watch;
 
 pub use clock::Clock;
 pub use neighbours::Neighbours;
@@ -19,6 +22,7 @@ pub use net::{Capture, Network, PacketNetwork, Transmit};
 pub use run::{run, run_on};
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
+pub use watch::{Ended, WatchControl, WatchOutput, watch, watch_on};
 
 use std::collections::HashSet;
 use std::time::Duration;

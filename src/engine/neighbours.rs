@@ -148,6 +148,17 @@ impl Neighbours {
             .is_ok()
     }
 
+    /// Give a target that never answered another chance: the next pair of it asks again.
+    /// `watch` calls this before each new check, so a host that comes up on the link is
+    /// found; a scan never does (its absent targets stay reported `no-neighbour`).
+    pub fn forget_absent(&self, t: u64) {
+        if let Some(i) = self.slot(t) {
+            let _ = self.words[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (state(w) == ABSENT).then_some(UNKNOWN)
+            });
+        }
+    }
+
     /// Target `t`'s MAC, once known.
     pub fn mac(&self, t: u64) -> Option<[u8; 6]> {
         let w = self.words[self.slot(t)?].load(Ordering::Acquire);
@@ -203,6 +214,19 @@ mod tests {
         assert!(n.absent(3));
         // Never asked at all (the run ended first): absent too.
         assert!(n.absent(0));
+    }
+
+    #[test]
+    fn a_forgotten_absent_target_is_asked_again_and_can_be_learnt() {
+        let n = Neighbours::new(std::iter::once(0..2), 1, 500);
+        assert_eq!(n.next(1, 0), Next::Ask);
+        assert_eq!(n.next(1, 500), Next::Absent);
+        n.forget_absent(1);
+        assert_eq!(n.next(1, 600), Next::Ask, "a new chance");
+        assert!(n.learn(1, MAC));
+        n.forget_absent(1); // known: kept
+        assert_eq!(n.next(1, 700), Next::Use(MAC));
+        n.forget_absent(7); // not on the link: nothing happens
     }
 
     #[test]

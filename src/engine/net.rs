@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use crate::io::{FrameBatch, IoError, Link, Receiver, RxFilter, RxMeta, RxStats, Sender};
+use super::EngineConfig;
+use crate::io::{
+    FrameBatch, IoError, Link, Receiver, RxFilter, RxMeta, RxStats, Sender, SynAckShield,
+};
 
 /// Hands batches of frames to the network.
 pub trait Transmit: Send {
@@ -74,4 +77,14 @@ impl Network for PacketNetwork<'_> {
             _ => Receiver::open_all(filter),
         }
     }
+}
+
+/// The SYN-ACK shield for a run of `cfg` on the real network, held for the run. Best
+/// effort: where tcx is missing (kernels before 6.6) the kernel's own RSTs go out as well,
+/// which costs time on-link and nothing in correctness.
+pub fn shield(cfg: &EngineConfig) -> Option<SynAckShield> {
+    if !cfg.shield {
+        return None;
+    }
+    SynAckShield::attach(cfg.paths.links(), cfg.source_ports).ok()
 }

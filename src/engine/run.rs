@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
-use super::net::{Network, PacketNetwork, Transmit};
+use super::net::{Network, PacketNetwork, Transmit, shield};
 use super::receiver::{RxCounters, RxTask};
-use super::sender::{SendJob, SendShared, Sent, send_job};
+use super::sender::{Pairs, SendJob, SendShared, Sent, send_job};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
 use crate::io::RxFilter;
 use crate::output::{Progress, Sink, Summary};
@@ -48,10 +48,10 @@ impl Tally {
 /// How long an on-link target has to answer an ARP / NDP request before it is asked again,
 /// and how many requests it gets (the kernel's own defaults: 1 s, 3 probes, are kinder to
 /// one connection than to a sweep of absent hosts).
-const NEIGHBOUR_INTERVAL_MS: u32 = 500;
+pub(super) const NEIGHBOUR_INTERVAL_MS: u32 = 500;
 
 /// One SYN template per span of the path table; `None` for a span without a route.
-fn templates(cfg: &EngineConfig) -> Vec<Option<SynTemplate>> {
+pub(super) fn templates(cfg: &EngineConfig) -> Vec<Option<SynTemplate>> {
     let links = cfg.paths.links();
     cfg.paths
         .spans()
@@ -77,7 +77,7 @@ fn templates(cfg: &EngineConfig) -> Vec<Option<SynTemplate>> {
 }
 
 /// Why a pair that never answered is silent: no route, no neighbour, or no response.
-fn silence(cfg: &EngineConfig, neighbours: &Neighbours, idx: u64) -> Reason {
+pub(super) fn silence(cfg: &EngineConfig, neighbours: &Neighbours, idx: u64) -> Reason {
     let t = cfg.space.target_index(idx);
     match cfg.paths.exit_of(t) {
         None => Reason::NoRoute,
@@ -87,7 +87,7 @@ fn silence(cfg: &EngineConfig, neighbours: &Neighbours, idx: u64) -> Reason {
 }
 
 /// Sets its flag when dropped, on return or unwind alike.
-struct SetOnDrop<'a>(&'a AtomicBool);
+pub(super) struct SetOnDrop<'a>(pub(super) &'a AtomicBool);
 
 impl Drop for SetOnDrop<'_> {
     fn drop(&mut self) {
@@ -113,14 +113,10 @@ pub fn run(
     if !cfg.paths.any_route() {
         return Err(EngineError::Config("no route to any target".into()));
     }
-    let links = cfg.paths.links();
-    // Best effort: where tcx is missing (kernels before 6.6) the kernel's own RSTs go out
-    // as well, which costs time on-link and nothing in correctness.
-    let _shield = cfg
-        .shield
-        .then(|| crate::io::SynAckShield::attach(links, cfg.source_ports).ok())
-        .flatten();
-    let net = PacketNetwork { links };
+    let _shield = shield(cfg);
+    let net = PacketNetwork {
+        links: cfg.paths.links(),
+    };
     run_on(&net, cfg, sink, progress, stop)
 }
 
@@ -393,7 +389,7 @@ fn drive(
                 .enumerate()
                 .map(|(i, txs)| {
                     let job = SendJob {
-                        slice: my_slice.split(i as u64, threads),
+                        pairs: Pairs::Slice(my_slice.split(i as u64, threads)),
                         skip_answered: round > 0,
                         rate,
                         cycle_until_ns,

@@ -13,6 +13,7 @@ use crate::io::{FrameBatch, IoError};
 use crate::pacer::Pacer;
 use crate::path::Hop;
 use crate::permute::{Permutation, Slice};
+
 use crate::wire::{SynFields, SynTemplate, neighbour};
 
 /// Frames per kernel call: zmap's and the plain-C anchor's batch size.
@@ -43,9 +44,34 @@ pub struct SendShared<'a> {
     pub decided: &'a AtomicU64,
 }
 
+/// Which pairs a job walks: a thread's slice of the permutation (scan, check, bench), or a
+/// list of pair indices handed over as they come due (watch).
+#[derive(Clone, Copy, Debug)]
+pub enum Pairs<'a> {
+    Slice(Slice),
+    List(&'a [u64]),
+}
+
+impl Pairs<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Pairs::Slice(s) => s.len(),
+            Pairs::List(l) => l.len() as u64,
+        }
+    }
+
+    /// The `k`-th pair index of the walk (`k < len`).
+    fn at(&self, perm: &Permutation, k: u64) -> u64 {
+        match self {
+            Pairs::Slice(s) => perm.at(s.position(k)),
+            Pairs::List(l) => l[k as usize],
+        }
+    }
+}
+
 /// One thread's task for one round.
-pub struct SendJob {
-    pub slice: Slice,
+pub struct SendJob<'a> {
+    pub pairs: Pairs<'a>,
     /// Retry rounds skip pairs that have answered.
     pub skip_answered: bool,
     /// This thread's share of the rate.
@@ -86,7 +112,7 @@ pub fn send_job(
     txs: &mut [impl Transmit],
     job: &SendJob,
 ) -> Result<Sent, IoError> {
-    let n = job.slice.len();
+    let n = job.pairs.len();
     let mut last_ns = sh.clock.now_ns();
     if n == 0 {
         return Ok(Sent { probes: 0, last_ns });
@@ -164,9 +190,9 @@ pub fn send_job(
             let (idx, level, new) = if let Some((idx, level)) = aside.pop_due(now) {
                 (idx, level, false)
             } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
-                let pos = job.slice.position(k % n);
+                let idx = job.pairs.at(sh.perm, k % n);
                 k += 1;
-                (sh.perm.at(pos), 0, true)
+                (idx, 0, true)
             } else {
                 break;
             };

@@ -25,6 +25,14 @@ impl Tracker {
         }
     }
 
+    /// Forget that `idx` answered, so the answer to its next probe counts as a match, not a
+    /// duplicate (`watch` checks the same pair again every interval).
+    pub fn clear(&self, idx: u64) {
+        if let Some(w) = self.words.get((idx / 64) as usize) {
+            w.fetch_and(!(1u64 << (idx % 64)), Ordering::Relaxed);
+        }
+    }
+
     pub fn is_set(&self, idx: u64) -> bool {
         let bit = 1u64 << (idx % 64);
         self.words
@@ -47,5 +55,17 @@ mod tests {
         assert!(!t.is_set(128));
         // Out of range counts as already answered so a forged index never reaches a sink.
         assert!(t.test_and_set(1000));
+    }
+
+    #[test]
+    fn a_cleared_bit_matches_again_and_leaves_its_neighbours() {
+        let t = Tracker::new(130);
+        t.test_and_set(64);
+        t.test_and_set(65);
+        t.clear(64);
+        assert!(!t.is_set(64));
+        assert!(t.is_set(65));
+        assert!(!t.test_and_set(64), "the next answer is a match");
+        t.clear(1000); // out of range: nothing to clear, no panic
     }
 }

@@ -2,6 +2,9 @@
 //! its summary and puts the host back as it was. A second one of any of them (Ctrl-C
 //! twice) first puts the host back from the handler itself (`undo`: prepared writes only)
 //! and then ends the process by that signal, as an impatient user expects.
+//!
+//! `watch` runs for good, so there SIGHUP means "reload the targets file" and SIGUSR1 "print
+//! a snapshot": each sets its own flag, which the watch driver polls ([`watch_flags`]).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,6 +17,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// How many of the signals have arrived.
 static RECEIVED: AtomicU32 = AtomicU32::new(0);
 static INSTALL: Once = Once::new();
+static RELOAD: AtomicBool = AtomicBool::new(false);
+static SNAPSHOT: AtomicBool = AtomicBool::new(false);
+static INSTALL_WATCH: Once = Once::new();
 
 const STOPPING: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
@@ -53,6 +59,47 @@ pub fn interrupt_flag() -> &'static AtomicBool {
         }
     });
     &INTERRUPTED
+}
+
+extern "C" fn on_watch_signal(sig: libc::c_int) {
+    // Atomics only: async-signal-safe.
+    if sig == libc::SIGHUP {
+        RELOAD.store(true, Ordering::SeqCst);
+    } else {
+        SNAPSHOT.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The flags `watch` polls.
+pub struct WatchFlags {
+    /// SIGINT or SIGTERM: end cleanly (a second one ends the process, as for a scan).
+    pub stop: &'static AtomicBool,
+    /// SIGHUP: reload the targets file.
+    pub reload: &'static AtomicBool,
+    /// SIGUSR1: print a snapshot.
+    pub snapshot: &'static AtomicBool,
+}
+
+/// Install the stopping handlers (as [`interrupt_flag`]), then turn SIGHUP into a reload
+/// request and SIGUSR1 into a snapshot request for the rest of the process.
+pub fn watch_flags() -> WatchFlags {
+    let stop = interrupt_flag();
+    INSTALL_WATCH.call_once(|| {
+        let action = SigAction::new(
+            SigHandler::Handler(on_watch_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for sig in [Signal::SIGHUP, Signal::SIGUSR1] {
+            // SAFETY: the handler only stores to atomics.
+            let _ = unsafe { sigaction(sig, &action) };
+        }
+    });
+    WatchFlags {
+        stop,
+        reload: &RELOAD,
+        snapshot: &SNAPSHOT,
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Where results go: the `Sink` trait the engine reports through, the printers (text, JSON
-//! Lines, CSV), the state filter, the progress line and the summary. Nothing here knows
+//! Lines, CSV), the state filter, the progress line and the summary; `events`: watch's
+//! transition lines and snapshots. Nothing here knows
 //! about sockets.
 
+pub mod events;
 mod format;
 mod progress;
 mod summary;

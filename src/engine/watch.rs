@@ -1,0 +1,335 @@
+//! The continuous driver of `watch`: one engine (the receiver thread and one send thread of
+//! `scan`, the same templates, routes, neighbours, cookies and teardown) for the whole
+//! fleet. This thread owns the `Fleet`: each tick it takes the answers the receiver proved,
+//! ends the checks whose deadline passed in silence, and hands the pairs that came due to
+//! the send thread. It sleeps until the next slot, deadline or answer (at most a tick).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel, sync_channel};
+use std::time::Duration;
+
+use super::net::{Network, PacketNetwork, shield};
+use super::pending::Pending;
+use super::receiver::{RxCounters, RxTask};
+use super::run::{NEIGHBOUR_INTERVAL_MS, SetOnDrop, silence, templates};
+use super::sender::{Pairs, SendJob, SendShared, send_job};
+use super::{Clock, EngineConfig, EngineError, Neighbours, SendTimes, Tracker};
+use crate::health::{Check, Event, Fleet, Observer};
+use crate::io::RxFilter;
+use crate::permute::Permutation;
+use crate::probe::ProbeResult;
+
+/// The longest the driver sleeps between looks at its flags.
+const TICK: Duration = Duration::from_millis(10);
+/// The shortest sleep between two ticks while nothing is due yet: checks due within it go
+/// out together, in one batch, instead of one kernel call each (a 10,000-target fleet at a
+/// 1 s interval has one due every 0.1 ms). Far below the 10 % of the interval a check may
+/// run after its slot before it counts as late.
+const MIN_TICK: Duration = Duration::from_millis(5);
+
+/// What the driver polls between ticks (set from signal handlers).
+pub struct WatchControl<'a> {
+    /// End the watch (SIGINT, SIGTERM).
+    pub stop: &'a AtomicBool,
+    /// Reload the targets (SIGHUP): the engine ends so the caller can rebuild it.
+    pub reload: &'a AtomicBool,
+    /// Print every target's state (SIGUSR1).
+    pub snapshot: &'a AtomicBool,
+}
+
+/// Where `watch`'s output goes: one event per transition, and snapshots on request.
+pub trait WatchOutput {
+    fn event(&mut self, e: &Event) -> std::io::Result<()>;
+    fn snapshot(&mut self, fleet: &Fleet);
+}
+
+/// Why a watch run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Stopped by the `stop` flag.
+    Stopped,
+    /// The `reload` flag: rebuild the config from the new targets and run again.
+    Reload,
+    /// The reader of the events went away (a closed pipe).
+    OutputClosed,
+}
+
+/// Watch on the real network until stopped or asked to reload.
+pub fn watch(
+    cfg: &EngineConfig,
+    fleet: &mut Fleet,
+    out: &mut dyn WatchOutput,
+    observer: &dyn Observer,
+    ctl: &WatchControl,
+    now_ms: &dyn Fn() -> u64,
+) -> Result<Ended, EngineError> {
+    let _shield = shield(cfg);
+    let net = PacketNetwork {
+        links: cfg.paths.links(),
+    };
+    watch_on(&net, cfg, fleet, out, observer, ctl, now_ms)
+}
+
+/// Everything the driver's tick works with.
+struct Driver<'a, 'o> {
+    cfg: &'a EngineConfig,
+    tracker: &'a Tracker,
+    neighbours: &'a Neighbours,
+    fleet: &'a mut Fleet,
+    out: &'a mut dyn WatchOutput,
+    observer: &'o dyn Observer,
+    pending: Pending,
+}
+
+impl Driver<'_, '_> {
+    fn target_of(&self, idx: u64) -> SocketAddr {
+        let (ip, port) = self.cfg.space.pair(idx);
+        SocketAddr::new(ip, port)
+    }
+
+    /// Counts one check's result; a transition is printed and reported.
+    fn record(&mut self, idx: u64, check: Check, now_ms: u64) -> std::io::Result<()> {
+        let target = self.target_of(idx);
+        self.observer.checked(target, &check);
+        if let Some(e) = self.fleet.record(target, check, now_ms) {
+            self.observer.transition(&e);
+            self.observer.health(target, e.transition.to);
+            self.out.event(&e)?;
+        }
+        Ok(())
+    }
+
+    /// Answers the receiver proved: each ends its pending check.
+    fn answers(&mut self, batch: &[ProbeResult], now_ms: u64) -> std::io::Result<()> {
+        for r in batch {
+            let Some(idx) = self.cfg.space.index(r.ip, r.port) else {
+                continue;
+            };
+            if self.pending.answer(idx) {
+                self.record(idx, Check::from(r), now_ms)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks whose deadline passed with no answer: silent, for the reason the engine knows
+    /// (no route, no neighbour, or no response).
+    fn expire(&mut self, now_ms: u64) -> std::io::Result<()> {
+        while let Some(idx) = self.pending.expire(now_ms) {
+            let reason = silence(self.cfg, self.neighbours, idx);
+            self.record(idx, Check::fail(reason), now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The pairs due by `now_ms`, each made ready for a fresh check: its answer bit cleared
+    /// (so the answer is a match, not a duplicate), an absent neighbour given another chance,
+    /// and its deadline set.
+    fn due(&mut self, now_ms: u64) -> std::io::Result<Vec<u64>> {
+        let timeout = self.fleet.config().timeout_ms();
+        let mut batch = Vec::new();
+        while let Some(d) = self.fleet.pop_due(now_ms) {
+            let Some(idx) = self.cfg.space.index(d.target.ip(), d.target.port()) else {
+                continue; // not in this engine's space: cannot happen, the caller builds both
+            };
+            if self.pending.answer(idx) {
+                // Still pending from the last slot (the driver ran late): that check ends
+                // now, in silence, before the next one starts.
+                let reason = silence(self.cfg, self.neighbours, idx);
+                self.record(idx, Check::fail(reason), now_ms)?;
+            }
+            self.tracker.clear(idx);
+            self.neighbours
+                .forget_absent(self.cfg.space.target_index(idx));
+            self.pending.start(idx, now_ms + timeout);
+            batch.push(idx);
+        }
+        Ok(batch)
+    }
+
+    /// How long to sleep: until the next slot or deadline, at most a tick.
+    fn sleep_for(&mut self, now_ms: u64) -> Duration {
+        let next = [self.fleet.next_due_ms(), self.pending.next_deadline_ms()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(t) if t <= now_ms => Duration::ZERO,
+            Some(t) => Duration::from_millis(t - now_ms).clamp(MIN_TICK, TICK),
+            None => TICK,
+        }
+    }
+}
+
+/// Watch over any network (the real one, or a simulated one in tests).
+pub fn watch_on<N: Network>(
+    net: &N,
+    cfg: &EngineConfig,
+    fleet: &mut Fleet,
+    out: &mut dyn WatchOutput,
+    observer: &dyn Observer,
+    ctl: &WatchControl,
+    now_ms: &dyn Fn() -> u64,
+) -> Result<Ended, EngineError> {
+    let clock = Clock::start(cfg.ts_offset);
+    let pairs_total = cfg.space.len();
+    let perm = Permutation::new(pairs_total, cfg.seed);
+    let tracker = Tracker::new(pairs_total);
+    let times = SendTimes::new(pairs_total);
+    // One request per check: a target that does not answer it by the check's deadline is
+    // `no-neighbour` for that check, and asked again at the next.
+    let neighbours = Neighbours::new(
+        cfg.paths.on_link(cfg.space.targets.len()),
+        1,
+        NEIGHBOUR_INTERVAL_MS.min(fleet.config().timeout_ms().max(1) as u32),
+    );
+    for &(t, mac) in &cfg.known_macs {
+        neighbours.learn(t, mac);
+    }
+    let counters = RxCounters::default();
+    let sent = AtomicU64::new(0);
+    let decided = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    // Stops the send thread mid-batch when the driver ends.
+    let halt = AtomicBool::new(false);
+
+    let rx = net.open_rx(&RxFilter {
+        local_ips: cfg.paths.local_ips(),
+        ports: cfg.source_ports,
+        neighbours: !neighbours.is_empty(),
+    })?;
+    let links = cfg.paths.links().len();
+    let open_all = || {
+        (0..links)
+            .map(|l| net.open_tx(l))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let control_tx = open_all()?;
+    let mut send_txs = open_all()?;
+    let shared = SendShared {
+        cfg,
+        perm: &perm,
+        tracker: &tracker,
+        times: &times,
+        templates: templates(cfg),
+        neighbours: &neighbours,
+        clock,
+        stop: &halt,
+        sent: &sent,
+        owed: &counters.challenge_debt,
+        decided: &decided,
+    };
+    let (res_tx, res_rx) = sync_channel::<Vec<ProbeResult>>(4096);
+    let (due_tx, due_rx) = channel::<Vec<u64>>();
+    let mut driver = Driver {
+        cfg,
+        tracker: &tracker,
+        neighbours: &neighbours,
+        fleet,
+        out,
+        observer,
+        pending: Pending::default(),
+    };
+
+    std::thread::scope(|s| {
+        let task = RxTask {
+            cfg,
+            tracker: &tracker,
+            times: &times,
+            counters: &counters,
+            neighbours: &neighbours,
+            clock,
+            done: &done,
+            out: res_tx,
+        };
+        let rx_handle = s.spawn(move || task.run(rx, control_tx));
+        let shared = &shared;
+        let send_handle = s.spawn(move || {
+            // Pairs come in the order they came due; the rate (if any) caps the flow.
+            for batch in due_rx {
+                let job = SendJob {
+                    pairs: Pairs::List(&batch),
+                    skip_answered: false,
+                    rate: cfg.rate,
+                    cycle_until_ns: None,
+                };
+                send_job(shared, &mut send_txs, &job)?;
+            }
+            Ok::<(), crate::io::IoError>(())
+        });
+        let ended = {
+            let _done = SetOnDrop(&done);
+            let _halt = SetOnDrop(&halt);
+            let r = drive(&mut driver, &res_rx, &due_tx, &sent, ctl, now_ms);
+            drop(due_tx);
+            r
+        };
+        let rx_r = rx_handle.join().expect("receiver thread panicked");
+        let send_r = send_handle.join().expect("send thread panicked");
+        rx_r?;
+        send_r?;
+        ended
+    })
+}
+
+/// The driver's loop; returns when a flag says so, or the output or a thread fails.
+fn drive(
+    d: &mut Driver,
+    results: &Receiver<Vec<ProbeResult>>,
+    to_send: &std::sync::mpsc::Sender<Vec<u64>>,
+    sent: &AtomicU64,
+    ctl: &WatchControl,
+    now_ms: &dyn Fn() -> u64,
+) -> Result<Ended, EngineError> {
+    let mut reported_sent = 0;
+    let mut reported_late = 0;
+    let mut arrived: Vec<Vec<ProbeResult>> = Vec::new();
+    loop {
+        if ctl.stop.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopped);
+        }
+        if ctl.reload.swap(false, Ordering::Relaxed) {
+            return Ok(Ended::Reload);
+        }
+        if ctl.snapshot.swap(false, Ordering::Relaxed) {
+            d.out.snapshot(d.fleet);
+        }
+        let now = now_ms();
+        let tick = (|| {
+            arrived.extend(results.try_iter());
+            for batch in arrived.drain(..) {
+                d.answers(&batch, now)?;
+            }
+            d.expire(now)?;
+            let batch = d.due(now)?;
+            Ok::<_, std::io::Error>(batch)
+        })();
+        let batch = match tick {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(Ended::OutputClosed);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !batch.is_empty() && to_send.send(batch).is_err() {
+            // The send thread ended, which only an error does: its join reports it.
+            return Ok(Ended::Stopped);
+        }
+        let now_sent = sent.load(Ordering::Relaxed);
+        if now_sent > reported_sent {
+            d.observer.probes_sent(now_sent - reported_sent);
+            reported_sent = now_sent;
+        }
+        if d.fleet.late() != reported_late {
+            reported_late = d.fleet.late();
+            d.observer.late_total(reported_late);
+        }
+        match results.recv_timeout(d.sleep_for(now)) {
+            Ok(b) => arrived.push(b),
+            Err(RecvTimeoutError::Timeout) => {}
+            // The receiver ended, which only an error does: its join reports it.
+            Err(RecvTimeoutError::Disconnected) => return Ok(Ended::Stopped),
+        }
+    }
+}
