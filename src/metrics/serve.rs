@@ -208,3 +208,46 @@ fn content_type(value: &'static str) -> Header {
     // Our own constants: always valid header bytes.
     Header::from_bytes("Content-Type", value).expect("valid header")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_by_method_and_path() {
+        let m = Metrics::new();
+        let get = |url: &str| answer(&Method::Get, url, None, &m);
+        assert_eq!(get("/metrics").status, 200);
+        assert_eq!(get("/metrics?debug=1").status, 200);
+        assert_eq!(get("/").status, 200);
+        assert_eq!(get("/nothing").status, 404);
+        assert_eq!(get("").status, 404);
+        assert_eq!(get("http://example.test/metrics").status, 404);
+        assert_eq!(answer(&Method::Head, "/metrics", None, &m).status, 200);
+        assert_eq!(answer(&Method::Post, "/metrics", None, &m).status, 405);
+        let om = answer(
+            &Method::Get,
+            "/metrics",
+            Some("application/openmetrics-text"),
+            &m,
+        );
+        assert_eq!(om.content_type, Format::OpenMetrics.content_type());
+    }
+
+    #[test]
+    fn bind_errors_in_plain_words() {
+        let addr: SocketAddr = "127.0.0.1:9100".parse().unwrap();
+        let e = |kind| ServeError {
+            addr,
+            source: io::Error::from(kind),
+        };
+        assert_eq!(
+            e(io::ErrorKind::AddrInUse).to_string(),
+            "--metrics-listen 127.0.0.1:9100: address in use"
+        );
+        assert_eq!(
+            e(io::ErrorKind::AddrNotAvailable).to_string(),
+            "--metrics-listen 127.0.0.1:9100: no interface of this machine has that address"
+        );
+    }
+}
