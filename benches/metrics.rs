@@ -52,8 +52,25 @@ fn per_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// This process's resident set, from /proc/self/status (kB).
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn scrape(c: &mut Criterion) {
+    let before = rss_kb();
     let m = fleet(100_000);
+    eprintln!(
+        "100k targets' series state: {} kB resident",
+        rss_kb().saturating_sub(before)
+    );
     let mut g = c.benchmark_group("metrics_render_100k_targets");
     g.sample_size(10);
     g.bench_function("prometheus_text", |b| {
