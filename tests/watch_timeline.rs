@@ -1,6 +1,7 @@
 //! `synprobe watch` replaying docs/origin.md as a timeline on one target (interval 1s,
 //! thresholds 2, timeout 500ms): the exact sequence of health changes, each detected within
-//! the schedule's bound; then SIGHUP reloads, SIGUSR1 snapshots and SIGTERM's clean end.
+//! the schedule's bound; then SIGHUP reloads, SIGUSR1 snapshots and SIGTERM's clean end;
+//! and the metrics endpoint scraped over HTTP against the known states.
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
@@ -74,6 +75,17 @@ impl Watch {
 
     /// The next event line, as (from, to, reason, when it came); panics after WAIT_LIMIT.
     fn next_event(&mut self) -> (String, String, String, Instant) {
+        let (v, at) = self.next_event_json();
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{k}: {v}"))
+                .to_string()
+        };
+        (s("from"), s("to"), s("reason"), at)
+    }
+
+    /// The next event line, parsed, and when it came; panics after WAIT_LIMIT.
+    fn next_event_json(&mut self) -> (serde_json::Value, Instant) {
         let (at, line) = self.out.recv_timeout(WAIT_LIMIT).unwrap_or_else(|_| {
             self.drain_err();
             panic!(
@@ -83,12 +95,7 @@ impl Watch {
         });
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        let s = |k: &str| {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("{k}: {line}"))
-                .to_string()
-        };
-        (s("from"), s("to"), s("reason"), at)
+        (v, at)
     }
 
     /// Events that came within `d` (the test asserts there are none: a stable state).
@@ -376,8 +383,76 @@ fn bad_settings_and_files_are_bad_input() {
     let (code, err) = run(&["--targets", file.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("fleet.txt:3: "), "{err}");
-    let (code, err) = run(&["198.18.0.1:80", "--metrics-listen", "127.0.0.1:9100"]);
-    assert_eq!(code, Some(2), "{err}");
     let (code, _) = run(&["198.18.0.1:80", "--metrics-listen", "nonsense"]);
     assert_eq!(code, Some(2));
+}
+
+/// `GET /metrics` from inside namespace `ns` (the endpoint listens on the prober's loopback),
+/// over a plain TCP connection as a scraper would make it.
+fn scrape(ns: &str, addr: &'static str) -> String {
+    use nix::sched::{CloneFlags, setns};
+    use std::io::Write;
+    let path = format!("/var/run/netns/{ns}");
+    thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to --metrics-listen");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: synprobe\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read the scrape");
+        body
+    })
+    .join()
+    .expect("scrape thread")
+}
+
+#[test]
+fn metrics_endpoint_reports_each_targets_state() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    tb.listen(80);
+    let mut args = vec!["198.18.0.1:80", "198.18.0.2:81"];
+    args.extend(timeline_args());
+    args.extend(["--metrics-listen", "127.0.0.1:9464"]);
+    let mut w = Watch::start(&tb, &args);
+    let mut changes = Vec::new();
+    for _ in 0..2 {
+        let (v, _) = w.next_event_json();
+        changes.push(format!("{} {} {}", v["target"], v["from"], v["to"]));
+    }
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            r#""198.18.0.1:80" "initial" "healthy""#,
+            r#""198.18.0.2:81" "initial" "unhealthy""#
+        ]
+    );
+    let body = scrape(&tb.scan_ns, "127.0.0.1:9464");
+    assert!(
+        body.starts_with("HTTP/1.") && body.contains(" 200 "),
+        "{body}"
+    );
+    let has = |line: &str| body.lines().any(|l| l.trim() == line);
+    for line in [
+        r#"synprobe_target_up{target="198.18.0.1:80"} 1"#,
+        r#"synprobe_target_up{target="198.18.0.2:81"} 0"#,
+    ] {
+        assert!(has(line), "no line {line} in the scrape:\n{body}");
+    }
+    let sent = body
+        .lines()
+        .find_map(|l| l.strip_prefix("synprobe_probes_sent_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no synprobe_probes_sent_total:\n{body}"));
+    // Each change took two checks, and the driver counts a SYN before its answer is read.
+    assert!(
+        sent >= 4.0,
+        "two checks of each target at least: {sent}\n{body}"
+    );
+    assert_eq!(w.terminate(), Some(0));
 }

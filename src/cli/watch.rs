@@ -14,8 +14,10 @@ use super::{CliError, values};
 use crate::cookie::CookieKey;
 use crate::engine::{self, Ended, EngineConfig, Schedule, WatchControl, WatchOutput};
 use crate::health::{Event, Fleet, Health, NoObserver, Observer, Settings};
+use crate::metrics::{Metrics, serve};
 use crate::output::events::{self, EventFormat, EventPrinter};
 use crate::target::{PairSpace, PortList, TargetSet};
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -222,11 +224,6 @@ fn apply(fleet: &mut Fleet, list: &[SocketAddr], now_ms: u64, observer: &dyn Obs
 
 pub fn run(a: WatchArgs) -> Result<i32, CliError> {
     // Everything the user typed is checked before a socket is opened.
-    if let Some(addr) = a.metrics_listen {
-        return Err(CliError::Input(format!(
-            "--metrics-listen {addr}: metrics are not built yet"
-        )));
-    }
     let config = settings(&a)?;
     let format = match a.format.as_deref() {
         Some(f) => EventFormat::parse(f).map_err(CliError::Input)?,
@@ -250,8 +247,19 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
     }
     let plan = a.net.plan()?;
 
-    // THE one place where watch's observer is chosen: metrics (--metrics-listen) plug in here.
-    let observer: &dyn Observer = &NoObserver;
+    // The one place where watch's observer is chosen. The endpoint is up before the first
+    // check, so a scrape never misses one; a port already taken ends the run here.
+    let metrics = a.metrics_listen.map(|_| Arc::new(Metrics::new()));
+    let _server = match (a.metrics_listen, &metrics) {
+        (Some(addr), Some(m)) => {
+            Some(serve(addr, Arc::clone(m)).map_err(|e| CliError::Runtime(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let observer: &dyn Observer = match &metrics {
+        Some(m) => m.as_ref(),
+        None => &NoObserver,
+    };
 
     let flags = crate::io::watch_flags();
     let ctl = WatchControl {
