@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod bench;
 mod check;
+mod merge;
 mod net;
 mod scan;
 mod values;
@@ -97,6 +98,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Measure how many probes per second this machine sustains; prints one JSON line.
     Bench(bench::BenchArgs),
+    /// Combine shard or resume outputs (jsonl, csv) into one deduplicated, sorted result set.
+    Merge(merge::MergeArgs),
 }
 
 /// Writes one result line to stdout. `Ok(false)` when the reader has gone away (a closed
@@ -121,6 +124,7 @@ pub fn main() -> i32 {
         Command::Scan(a) => scan::run(a),
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Merge(a) => merge::run(a),
     };
     match result {
         Ok(code) => code,
