@@ -180,6 +180,15 @@ mod tests {
     }
 
     #[test]
+    fn scan_id_is_the_same_on_every_build() {
+        // Shards scanned by different builds must still match; README quotes this one.
+        assert_eq!(
+            scan_id(&space(&["198.18.0.0/16"], &[], "80"), 7),
+            "a0b9d244a989f5b2"
+        );
+    }
+
+    #[test]
     fn utc_dates() {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
