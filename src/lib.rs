@@ -5,6 +5,7 @@
 //! `permute`, `cookie`, `wire`, `classify`, `proof`, `path`, `pacer`, `probe`, `health`),
 //! an I/O module that holds every `unsafe` (`io`), the engine that drives both (`engine`),
 //! and the presentation layer (`output`, `cli`, and `metrics`, watch's Prometheus endpoint).
+//! `merge` reads results files back (pure: readers in, records out).
 #![deny(unsafe_code)]
 
 pub mod classify;
@@ -13,6 +14,7 @@ pub mod cookie;
 pub mod engine;
 pub mod health;
 pub mod io;
+pub mod merge;
 pub mod metrics;
 pub mod output;
 pub mod pacer;

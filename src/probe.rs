@@ -174,6 +174,32 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// Every reason, for reading results back (`merge`).
+    pub const ALL: [Reason; 15] = [
+        Reason::SynAck,
+        Reason::Syn,
+        Reason::Rst,
+        Reason::Icmp(Unreachable::Net),
+        Reason::Icmp(Unreachable::Host),
+        Reason::Icmp(Unreachable::Protocol),
+        Reason::Icmp(Unreachable::Port),
+        Reason::Icmp(Unreachable::NetProhibited),
+        Reason::Icmp(Unreachable::HostProhibited),
+        Reason::Icmp(Unreachable::AdminProhibited),
+        Reason::Icmp(Unreachable::BeyondScope),
+        Reason::Icmp(Unreachable::RejectRoute),
+        Reason::NoResponse,
+        Reason::NoRoute,
+        Reason::NoNeighbour,
+    ];
+
+    /// The reason a printer wrote as `s` (`as_str`'s inverse).
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -235,5 +261,14 @@ mod tests {
             Reason::Icmp(Unreachable::Port).as_str(),
             "icmp-port-unreachable"
         );
+    }
+
+    #[test]
+    fn every_reason_reads_back_from_its_word() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Reason::parse("open"), None);
+        assert_eq!(Reason::parse(""), None);
     }
 }

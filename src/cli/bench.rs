@@ -56,7 +56,13 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     }
     let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
-    let space = pair_space(&a.sweep.targets, &a.sweep.ports, &[], None)?;
+    let space = pair_space(
+        &a.sweep.targets,
+        &a.sweep.ports,
+        &[],
+        None,
+        crate::target::reserved::Reserved::Guard,
+    )?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     let mut routes = net::resolve(&plan, &space.targets)?;
     if !routes.paths.any_route() {

@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod bench;
 mod check;
+mod merge;
 mod net;
 mod scan;
 mod values;
@@ -101,6 +102,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Health-check a fleet for good, as a load balancer does: one event line per change of health.
     Watch(watch::WatchArgs),
+    /// Combine shard or resume outputs (jsonl, csv) into one deduplicated, sorted result set.
+    Merge(merge::MergeArgs),
 }
 
 /// Writes one result line to stdout. `Ok(false)` when the reader has gone away (a closed
@@ -126,6 +129,7 @@ pub fn main() -> i32 {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Merge(a) => merge::run(a),
     };
     match result {
         Ok(code) => code,

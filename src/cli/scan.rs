@@ -8,7 +8,9 @@ use clap::Args;
 use super::net::{self, NetArgs};
 use super::{CliError, values};
 use crate::engine::{self, EngineConfig, Schedule};
+use crate::merge::Header;
 use crate::output::{Filtered, Format, Printer, Progress, StateFilter};
+use crate::target::reserved::{self, Reserved};
 use crate::target::{PairSpace, PortList, TargetSet};
 
 /// What every sweep probes (scan and bench): the targets and the ports.
@@ -82,6 +84,18 @@ pub struct ScanArgs {
     /// Never draw the progress line (it is drawn only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// First write a header record (jsonl only): scan id, seed, shard, targets, ports, start
+    /// time; `synprobe merge` reads it to tell which shards of which scan it has.
+    #[arg(long)]
+    pub header: bool,
+    /// Probe 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 even when the IPv4
+    /// targets number more than a /8 (they are skipped then by default).
+    #[arg(long, conflicts_with = "exclude_reserved")]
+    pub include_reserved: bool,
+    /// Skip every block of IANA's IPv4 and IPv6 special-purpose registries (private,
+    /// documentation, benchmarking, ...) and multicast, whatever the scan's size.
+    #[arg(long)]
+    pub exclude_reserved: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -99,12 +113,14 @@ pub fn default_send_threads(rate: Option<f64>) -> usize {
 /// IPv4 target sets this large need an explicit exclude list.
 const WHOLE_INTERNET: u64 = 1 << 31;
 
-/// Parse targets, ports and excludes into the pair space.
+/// Parse targets, ports and excludes into the pair space, without the reserved blocks
+/// `reserved` skips (said on stderr).
 pub fn pair_space(
     targets: &[String],
     ports: &str,
     exclude: &[String],
     exclude_file: Option<&str>,
+    reserved: Reserved,
 ) -> Result<PairSpace, CliError> {
     let ports = PortList::parse(ports)?;
     let mut excludes = exclude.to_vec();
@@ -119,6 +135,10 @@ pub fn pair_space(
              give one (an empty file will do) to confirm",
             targets.v4_len()
         )));
+    }
+    let (targets, skipped) = reserved::apply(targets, reserved)?;
+    if let Some(line) = reserved::skipped_line(&skipped, reserved) {
+        say!("synprobe: {line}");
     }
     let space = PairSpace::new(targets, ports)?;
     fits_in_memory(space.len(), crate::io::mem_available())?;
@@ -214,13 +234,27 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
             a.shard.as_deref().unwrap_or_default()
         )));
     }
+    if a.header && format != Format::Jsonl {
+        // A CSV file's first line is its column names, which readers rely on; a comment
+        // line before it is not CSV. The header record is JSON Lines only.
+        return Err(CliError::Input(format!(
+            "--header needs --format jsonl (not '{}'): the header record is a JSON object",
+            a.format
+        )));
+    }
     let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
     let plan = a.net.plan()?;
+    let reserved = match (a.include_reserved, a.exclude_reserved) {
+        (true, _) => Reserved::Include,
+        (_, true) => Reserved::ExcludeAll,
+        _ => Reserved::Guard,
+    };
     let space = pair_space(
         &a.sweep.targets,
         &a.sweep.ports,
         &a.exclude,
         a.exclude_file.as_deref(),
+        reserved,
     )?;
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
     // Opened now, so a bad path is bad input; emptied only once the run is sure to start,
@@ -258,9 +292,16 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
         ..base
     };
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    if a.header {
+        // Buffered with the results: a reader gone already shows up at their first flush.
+        let header = header_record(&a, &cfg.space, cfg.seed, shard);
+        writeln!(out, "{}", header.render())
+            .map_err(|e| CliError::Runtime(format!("writing results: {e}")))?;
+    }
     let mut sink = Filtered {
         filter: states,
-        inner: Printer::new(format, BufWriter::with_capacity(1 << 16, out)),
+        inner: Printer::new(format, out),
     };
     let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal())
         .sharing_screen(a.output.is_none() && std::io::stdout().is_terminal());
@@ -270,9 +311,52 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     Ok(if summary.interrupted { 130 } else { 0 })
 }
 
+/// The `--header` record of this run; `shard` is 0-based as the engine takes it.
+fn header_record(a: &ScanArgs, space: &PairSpace, seed: u64, shard: (u64, u64)) -> Header {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Header {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        scan_id: crate::merge::scan_id(space, seed),
+        seed,
+        shard: (shard.0 + 1, shard.1),
+        targets: a.sweep.targets.join(" "),
+        ports: a.sweep.ports.clone(),
+        started: crate::merge::utc(now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pair_space_skips_the_guarded_blocks_above_a_slash8_unless_told() {
+        let specs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // 0.0.0.0/7 is two /8s; nothing here is sent, only counted.
+        let space = pair_space(&specs(&["0.0.0.0/7"]), "80", &[], None, Reserved::Guard).unwrap();
+        assert_eq!(space.targets.len(), 1 << 24);
+        assert!(!space.targets.contains("0.1.2.3".parse().unwrap()));
+        let space = pair_space(&specs(&["0.0.0.0/7"]), "80", &[], None, Reserved::Include).unwrap();
+        assert_eq!(space.targets.len(), 1 << 25);
+        // The test range is left alone by default, and all gone with --exclude-reserved.
+        let space =
+            pair_space(&specs(&["198.18.0.0/20"]), "80", &[], None, Reserved::Guard).unwrap();
+        assert_eq!(space.targets.len(), 4096);
+        let e = pair_space(
+            &specs(&["198.18.0.0/20"]),
+            "80",
+            &[],
+            None,
+            Reserved::ExcludeAll,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, CliError::Input(m) if m.contains("no targets left")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_answer_bitmap_must_fit_in_half_the_available_memory() {

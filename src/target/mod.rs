@@ -4,12 +4,14 @@
 //!
 //! `range` holds address runs and their set algebra, `spec` turns one token into runs
 //! (`octets` the nmap form `198.18.0-3.1-20`), `set` builds the indexed `TargetSet`,
-//! `ports` the `PortList`, `endpoint` parses `HOST:PORT` for `check`.
+//! `ports` the `PortList`, `endpoint` parses `HOST:PORT` for `check`, `reserved` the
+//! blocks no internet scan probes (IANA's special-purpose registries).
 
 mod endpoint;
 mod octets;
 mod ports;
 mod range;
+pub mod reserved;
 mod set;
 mod spec;
 

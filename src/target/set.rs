@@ -86,6 +86,17 @@ impl TargetSet {
         })
     }
 
+    /// This set minus `drop` (normalized ranges): the reserved blocks a scan skips.
+    pub fn without(&self, drop: &[IpRange]) -> Result<Self, TargetError> {
+        let kept = range::subtract(&self.ranges, drop);
+        if kept.is_empty() {
+            return Err(TargetError::Other(
+                "no targets left after exclusions".into(),
+            ));
+        }
+        Self::from_normalized(kept)
+    }
+
     /// Read an exclude file (one CIDR / address / range per line, `#` comments) into specs.
     /// A line may hold several specs separated by commas or spaces.
     pub fn read_exclude_file(path: &str) -> Result<Vec<String>, TargetError> {
