@@ -3,11 +3,16 @@
 //! index; time is the caller's milliseconds, so this is tested without a clock.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+// Fx, not SipHash: the keys are pair indices of our own schedule (an answer is looked up
+// only after it proved itself), so nobody outside can choose them to collide, and this
+// map is on watch's per-check path.
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, Default)]
 pub struct Pending {
-    deadline: HashMap<u64, u64>,
+    deadline: FxHashMap<u64, u64>,
     /// (deadline, pair) in deadline order. An entry whose pair was answered, or started again
     /// with another deadline, is stale: skipped when it surfaces.
     heap: BinaryHeap<Reverse<(u64, u64)>>,

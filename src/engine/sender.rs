@@ -60,6 +60,12 @@ impl Pairs<'_> {
         }
     }
 
+    /// Whether the walk may meet pairs the run does not probe: a list holds only wanted
+    /// ones, so a watch's send path skips the lookup in `EngineConfig::only`.
+    fn filtered(&self) -> bool {
+        matches!(self, Pairs::Slice(_))
+    }
+
     /// The `k`-th pair index of the walk (`k < len`).
     fn at(&self, perm: &Permutation, k: u64) -> u64 {
         match self {
@@ -196,7 +202,9 @@ pub fn send_job(
             } else {
                 break;
             };
-            if (job.skip_answered && sh.tracker.is_set(idx)) || !sh.cfg.wants(idx) {
+            if (job.skip_answered && sh.tracker.is_set(idx))
+                || (job.pairs.filtered() && !sh.cfg.wants(idx))
+            {
                 continue;
             }
             let t = sh.cfg.space.target_index(idx);

@@ -2,7 +2,11 @@
 //! (address, port), and the reload that swaps the target list without forgetting what is
 //! known about the targets that stay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// Fx, not SipHash: the keys are the watched targets, from the user's list (results are
+// looked up only for pairs we probed), and the map is read on every check.
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 
 use super::config::Config;
@@ -49,7 +53,7 @@ pub struct Fleet {
     seed: u64,
     slab: Vec<Option<Watched>>,
     free: Vec<u32>,
-    index: HashMap<SocketAddr, u32>,
+    index: FxHashMap<SocketAddr, u32>,
     schedule: Schedule,
 }
 
@@ -61,7 +65,7 @@ impl Fleet {
             seed,
             slab: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             schedule: Schedule::new(config.late_after_ms()),
         }
     }
