@@ -17,7 +17,8 @@
 # jobs, the daemons, the listeners, the testbed, the temporary directory) is removed when
 # it ends, however it ends. Bounded: the jobs get 90 s, the whole run about a minute.
 # Env: SYNPROBE_BIN (default target/release/synprobe), SLURM_DEMO_KEEP=1 keeps the
-# temporary directory (logs, outputs) for a look afterwards.
+# temporary directory (logs, outputs) for a look afterwards, until the next run. A run that
+# was SIGKILLed leaves its daemons: the next run stops them (by their pid files) first.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -59,6 +60,26 @@ rate=20000
 scan_args="--states all"
 name=spslurm
 scan_ns=$name-scan
+
+# One demo at a time (one testbed name, fixed ports); the lock goes with the process.
+exec 9>/run/synprobe-slurm-demo.lock
+flock -n 9 || die "another slurm-demo.sh is running"
+# A run that was killed (SIGKILL: no trap) left its directory and maybe its daemons, which
+# hold the ports: stop them by the pid files they wrote there, then remove it.
+for stale in /tmp/synprobe-slurm.*; do
+    [ -d "$stale" ] || continue
+    for pidfile in "$stale/slurmd.pid" "$stale/slurmctld.pid" "$stale/munge/munged.pid"; do
+        pid=$(cat "$pidfile" 2>/dev/null || true)
+        what=$(basename "$pidfile" .pid)
+        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$what" ]; then
+            say "stopping $what ($pid) left by a killed run in $stale"
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$stale"
+done
 
 work=$(mktemp -d /tmp/synprobe-slurm.XXXXXX)
 # munged (as the munge user) reaches its socket directory through it.
@@ -128,7 +149,7 @@ start_slurm() {
     setpriv --reuid=munge --regid=munge --clear-groups \
         munged --foreground --socket="$sock" --key-file="$work/munge/munge.key" \
         --pid-file="$work/munge/munged.pid" --seed-file="$work/munge/munged.seed" \
-        --log-file="$work/munge/munged.log" >"$work/munged.out" 2>&1 &
+        --log-file="$work/munge/munged.log" >"$work/munged.out" 2>&1 9>&- &
     daemons+=("$!:munged")
     for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
     [ -S "$sock" ] || die "munged did not start: $(cat "$work/munged.out")"
@@ -173,9 +194,9 @@ EOF
     printf 'CgroupPlugin=cgroup_v1\nIgnoreSystemd=yes\n' >"$work/cgroup.conf"
     : >"$work/plugstack.conf"
     export SLURM_CONF=$conf
-    slurmctld -D -f "$conf" >"$work/slurmctld.out" 2>&1 &
+    slurmctld -D -f "$conf" >"$work/slurmctld.out" 2>&1 9>&- &
     daemons+=("$!:slurmctld")
-    slurmd -D -f "$conf" -N "$node" >"$work/slurmd.out" 2>&1 &
+    slurmd -D -f "$conf" -N "$node" >"$work/slurmd.out" 2>&1 9>&- &
     daemons+=("$!:slurmd")
     own_slurm=1
     local state=""
@@ -198,7 +219,7 @@ sinfo
 # --- testbed: every address of the /16 is one target host ----------------------------------
 "$repo/scripts/testbed.sh" up "$name"
 for port in 22 80; do
-    ip netns exec "$name-tgt" ncat -lk -p "$port" </dev/null >/dev/null 2>&1 &
+    ip netns exec "$name-tgt" ncat -lk -p "$port" </dev/null >/dev/null 2>&1 9>&- &
     listeners+=("$!")
 done
 tgt() { ip netns exec "$name-tgt" "$@"; }
