@@ -87,12 +87,11 @@ chmod 755 "$work"
 out=$work/out
 mkdir -p "$out"
 
-own_slurm=0
 daemons=()  # pid:name of what this script started, stopped in reverse order
 listeners=()
 jobs_submitted=()
 cleanup() {
-    local rc=$? entry pid what i
+    local rc=$? pid what i
     trap - EXIT INT TERM
     set +e
     if [ ${#jobs_submitted[@]} -gt 0 ]; then
@@ -198,7 +197,6 @@ EOF
     daemons+=("$!:slurmctld")
     slurmd -D -f "$conf" -N "$node" >"$work/slurmd.out" 2>&1 9>&- &
     daemons+=("$!:slurmd")
-    own_slurm=1
     local state=""
     for _ in $(seq 100); do
         state=$(sinfo -h -n "$node" -o %T 2>/dev/null || true)
