@@ -13,7 +13,8 @@ fi
 need_tools() {
     local missing=() pkg tool
     for pair in ip:iproute2 ss:iproute2 iptables:iptables ip6tables:iptables arptables:iptables ncat:ncat \
-        setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump ethtool:ethtool script:bsdutils; do
+        setpriv:util-linux unshare:util-linux sysctl:procps tcpdump:tcpdump ethtool:ethtool script:bsdutils \
+        sbatch:slurm-wlm slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge jq:jq; do
         tool=${pair%%:*}
         pkg=${pair#*:}
         if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ] && [ ! -x "/sbin/$tool" ]; then
@@ -47,7 +48,20 @@ set +e
 cargo test --release --no-fail-fast -- --test-threads=2 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# A real distributed scan: a Slurm job array of 4 shards and its merge against a namespace
+# testbed, compared with the unsharded scan (about 15 s; brings up its own Slurm).
+slurm="skipped (not root)"
+if [ "$(id -u)" = 0 ]; then
+    echo "== scripts/slurm-demo.sh"
+    if scripts/slurm-demo.sh; then
+        slurm=passed
+    else
+        slurm=FAILED
+        status=1
+    fi
+fi
 # One closing line for the whole suite (unit, simulated-network and namespace tests).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+echo "slurm-demo: $slurm"
 exit "$status"
 
