@@ -26,10 +26,9 @@ pub struct NetArgs {
     /// range, so no real local socket is ever hit.
     #[arg(long, value_name = "PORT|A-B", default_value = "61001-65535")]
     pub source_port: String,
-    /// Let this host's kernel answer SYN-ACKs with RSTs of its own, as it does by default.
-    /// Without this flag synprobe hides SYN-ACKs to its source ports from the kernel for
-    /// the run (a tcx program that goes away with the process), since its own RST already
-    /// tears every open port down.
+    /// Let this host's kernel answer SYN-ACKs with RSTs of its own. By default synprobe
+    /// hides SYN-ACKs to its source ports from the kernel for the run (its own RST tears
+    /// every open port down; on-link, each kernel RST would cost an ARP exchange).
     #[arg(long)]
     pub kernel_resets: bool,
 }
