@@ -14,6 +14,7 @@ mod bench;
 mod check;
 mod merge;
 mod net;
+mod resumed;
 mod scan;
 mod values;
 mod watch;
