@@ -21,7 +21,7 @@ pub mod pacer;
 pub mod path;
 pub mod permute;
 pub mod probe;
-pub mod resume;
 pub mod proof;
+pub mod resume;
 pub mod target;
 pub mod wire;

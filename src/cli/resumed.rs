@@ -13,8 +13,7 @@ use crate::target::reserved::Reserved;
 pub fn read(path: &str) -> Result<ResumeState, CliError> {
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Input(format!("cannot read resume file '{path}': {e}")))?;
-    resume::decode(&bytes)
-        .map_err(|e| CliError::Input(format!("cannot resume from '{path}': {e}")))
+    resume::decode(&bytes).map_err(|e| CliError::Input(format!("cannot resume from '{path}': {e}")))
 }
 
 pub fn reserved_code(r: Reserved) -> u8 {
@@ -51,7 +50,11 @@ pub fn continue_output(f: File, path: &str, st: &ResumeState) -> Result<(File, u
     let same = st.scan.output.as_deref().is_some_and(|o| o == path);
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
-    let keep = if same && regular { st.output_len.min(len) } else { 0 };
+    let keep = if same && regular {
+        st.output_len.min(len)
+    } else {
+        0
+    };
     if regular {
         if len > keep && keep > 0 {
             say!(

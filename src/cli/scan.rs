@@ -340,11 +340,10 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
             })?;
     }
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
-    let output = a.output.clone().or_else(|| {
-        earlier
-            .as_ref()
-            .and_then(|st| st.scan.output.clone())
-    });
+    let output = a
+        .output
+        .clone()
+        .or_else(|| earlier.as_ref().and_then(|st| st.scan.output.clone()));
     // The next checkpoint speaks of the file this run writes.
     let spec = resume::ScanSpec {
         output: output.clone(),
@@ -486,7 +485,9 @@ fn fresh_spec(
         excludes,
         reserved: resumed::reserved_code(reserved),
         // Drawn now when not given, so that a resumed run walks the same permutation.
-        seed: a.seed.unwrap_or_else(|| crate::cookie::CookieKey::random().k0),
+        seed: a
+            .seed
+            .unwrap_or_else(|| crate::cookie::CookieKey::random().k0),
         shard,
         retries: a.retries.unwrap_or(1),
         send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)) as u32,

@@ -310,7 +310,9 @@ pub fn run_resumable<N: Network>(
             // and the join below reports the panic instead of waiting forever.
             let _done = SetOnDrop(&done);
             let ends = Ends { stop, halt };
-            drive(cfg, &shared, senders, my_slice, my_pairs, &counters, ends, walk)
+            drive(
+                cfg, &shared, senders, my_slice, my_pairs, &counters, ends, walk,
+            )
         });
         // Only this thread takes SIGINT and SIGTERM from here on: a second one, which ends
         // the process from its handler, then never lands in the middle of its writes.
@@ -327,6 +329,9 @@ pub fn run_resumable<N: Network>(
                     progress.hide();
                     for r in &batch {
                         tally.add(r);
+                        if let Some(idx) = cfg.space.index(r.ip, r.port) {
+                            written.test_and_set(idx);
+                        }
                         if sink_err.is_none()
                             && !output_closed
                             && let Err(e) = sink.result(r)

@@ -148,7 +148,10 @@ pub fn send_walk(
     let n = job.pairs.len();
     let publish = |k: u64, aside: &Aside| {
         if let Some(p) = walk.progress {
-            p.store(aside.first_walk().map_or(k, |a| a.min(k)), Ordering::Release);
+            p.store(
+                aside.first_walk().map_or(k, |a| a.min(k)),
+                Ordering::Release,
+            );
         }
     };
     let mut last_ns = sh.clock.now_ns();
