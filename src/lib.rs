@@ -22,5 +22,6 @@ pub mod path;
 pub mod permute;
 pub mod probe;
 pub mod proof;
+pub mod resume;
 pub mod target;
 pub mod wire;

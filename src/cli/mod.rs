@@ -14,6 +14,7 @@ mod bench;
 mod check;
 mod merge;
 mod net;
+mod resumed;
 mod scan;
 mod values;
 mod watch;
@@ -82,8 +83,9 @@ It needs CAP_NET_RAW and CAP_NET_ADMIN: run it as root, or once
   sudo setcap cap_net_raw,cap_net_admin=eip $(command -v synprobe)
 
 Exit codes: 0 success (check: every target healthy), 1 a target unhealthy, a runtime
-error or a missing privilege, 2 bad input, 130 a scan interrupted (Ctrl-C, SIGTERM or
-SIGHUP; its summary says what was done).";
+error or a missing privilege, 2 bad input, 3 a scan stopped by --max-runtime or
+--max-results, 130 a scan interrupted (Ctrl-C, SIGTERM or SIGHUP; its summary says what
+was done; both leave a resume file for `scan --resume`).";
 
 #[derive(Debug, Parser)]
 #[command(name = "synprobe", version, about = ABOUT, long_about = LONG_ABOUT)]

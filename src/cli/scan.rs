@@ -1,15 +1,21 @@
 //! `synprobe scan`: sweep targets x ports in a keyed random order at a set rate.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::Args;
 
 use super::net::{self, NetArgs};
-use super::{CliError, values};
+use super::{CliError, resumed, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::merge::Header;
-use crate::output::{Filtered, Format, Printer, Progress, StateFilter};
+use crate::output::{Filtered, Format, Printer, Progress, Sink, StateFilter, WholeLines};
+use crate::probe::ProbeResult;
+use crate::resume;
 use crate::target::reserved::{self, Reserved};
 use crate::target::{PairSpace, PortList, TargetSet};
 
@@ -46,26 +52,38 @@ Examples:
   synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 1/2   # on machine one
   synprobe scan 198.18.0.0/16 -p 80 --seed 7 --shard 2/2   # on machine two")]
 pub struct ScanArgs {
-    #[command(flatten)]
-    pub sweep: Sweep,
+    /// Targets: addresses, CIDR blocks (198.18.0.0/16), ranges (198.18.0.1-198.18.0.9),
+    /// nmap octet ranges (198.18.0-3.1-20, 198.18.*.1), host names (resolved once), or
+    /// @FILE with one target per line (# comments). Taken from the file with --resume.
+    #[arg(value_name = "TARGET", required_unless_present = "resume")]
+    pub targets: Vec<String>,
+    /// Ports to probe: 22,80,8000-8100; open ends as in nmap: -1024, 60000-, - (all).
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        required_unless_present = "resume",
+        allow_hyphen_values = true
+    )]
+    pub ports: Option<String>,
     /// Probes per second over all send threads (suffixes k, M), or max.
     #[arg(long, value_name = "PPS|max", default_value = "10000")]
     pub rate: String,
-    /// Extra rounds for pairs that have not answered yet.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub retries: u32,
+    /// Extra rounds for pairs that have not answered yet [default: 1].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
     /// How long to listen after the last probe of a round (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub wait: String,
-    /// Output format: text, jsonl or csv.
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
-    pub format: String,
+    /// Output format: text, jsonl or csv [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Write results to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<String>,
-    /// Which states to report: a list of open, closed, filtered, or all.
-    #[arg(long, value_name = "STATES", default_value = "open")]
-    pub states: String,
+    /// Which states to report: a list of open, closed, filtered, or all [default: open].
+    #[arg(long, value_name = "STATES")]
+    pub states: Option<String>,
     /// Seed of the probe order: the same seed gives the same order (needed with --shard).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -96,6 +114,23 @@ pub struct ScanArgs {
     /// documentation, benchmarking, ...) and multicast, whatever the scan's size.
     #[arg(long)]
     pub exclude_reserved: bool,
+    /// Continue the scan a resume file describes (written when a scan is stopped): its
+    /// targets, ports, seed, shard and retries come from the file; results are appended to
+    /// its output (or to -o).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<String>,
+    /// Where to keep the resume file [default: synprobe.resume beside the output file, in
+    /// the current directory for stdout; the --resume FILE itself when resuming].
+    #[arg(long, value_name = "PATH")]
+    pub resume_file: Option<String>,
+    /// Stop as Ctrl-C does (listen for the rest of --wait, write the resume file) once the
+    /// scan has run this long (30s, 10m, 2h).
+    #[arg(long, value_name = "DURATION")]
+    pub max_runtime: Option<String>,
+    /// Stop as Ctrl-C does once N results have been reported (the answers already on their
+    /// way are still written).
+    #[arg(long, value_name = "N")]
+    pub max_results: Option<u64>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -219,67 +254,135 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     // Everything the user typed is checked before a socket is opened.
     let rate = values::rate(&a.rate).map_err(CliError::Input)?;
     let wait = values::duration("--wait", &a.wait).map_err(CliError::Input)?;
-    let format = Format::parse(&a.format).map_err(CliError::Input)?;
-    let states = StateFilter::parse(&a.states).map_err(CliError::Input)?;
-    let shard = a
+    let max_runtime = a
+        .max_runtime
+        .as_deref()
+        .map(|d| values::duration("--max-runtime", d))
+        .transpose()
+        .map_err(CliError::Input)?;
+    let given_shard = a
         .shard
         .as_deref()
         .map(values::shard)
         .transpose()
-        .map_err(CliError::Input)?
-        .unwrap_or((0, 1));
-    if shard.1 > 1 && a.seed.is_none() {
-        return Err(CliError::Input(format!(
-            "--shard '{}' needs --seed N, the same on every machine, so that the shards cover the permutation exactly",
-            a.shard.as_deref().unwrap_or_default()
-        )));
-    }
-    if a.header && format != Format::Jsonl {
-        // A CSV file's first line is its column names, which readers rely on; a comment
-        // line before it is not CSV. The header record is JSON Lines only.
-        return Err(CliError::Input(format!(
-            "--header needs --format jsonl (not '{}'): the header record is a JSON object",
-            a.format
-        )));
-    }
+        .map_err(CliError::Input)?;
     let send_threads = values::send_threads(a.send_threads).map_err(CliError::Input)?;
-    let plan = a.net.plan()?;
+    let mut exclude = a.exclude.clone();
+    if let Some(f) = &a.exclude_file {
+        exclude.extend(TargetSet::read_exclude_file(f)?);
+    }
     let reserved = match (a.include_reserved, a.exclude_reserved) {
         (true, _) => Reserved::Include,
         (_, true) => Reserved::ExcludeAll,
         _ => Reserved::Guard,
     };
+    let earlier = a.resume.as_deref().map(resumed::read).transpose()?;
+    let spec = match &earlier {
+        Some(st) => {
+            let given = resume::Given {
+                targets: (!a.targets.is_empty()).then(|| a.targets.clone()),
+                ports: a.ports.clone(),
+                excludes: (!exclude.is_empty()).then(|| exclude.clone()),
+                seed: a.seed,
+                shard: given_shard,
+                retries: a.retries,
+                send_threads: send_threads.map(|n| n as u32),
+                states: a.states.clone(),
+                format: a.format.clone(),
+                header: a.header,
+            };
+            st.check(env!("CARGO_PKG_VERSION"), &given).map_err(|e| {
+                CliError::Input(format!(
+                    "cannot resume from '{}': {e}",
+                    a.resume.as_deref().unwrap_or_default()
+                ))
+            })?;
+            st.scan.clone()
+        }
+        None => fresh_spec(&a, exclude, reserved, given_shard, send_threads, rate)?,
+    };
+    let shard = spec.shard;
+    let format = Format::parse(&spec.format).map_err(CliError::Input)?;
+    let states = StateFilter::parse(&spec.states).map_err(CliError::Input)?;
+    if spec.header && format != Format::Jsonl {
+        // A CSV file's first line is its column names, which readers rely on; a comment
+        // line before it is not CSV. The header record is JSON Lines only.
+        return Err(CliError::Input(format!(
+            "--header needs --format jsonl (not '{}'): the header record is a JSON object",
+            spec.format
+        )));
+    }
+    let plan = a.net.plan()?;
     let space = pair_space(
-        &a.sweep.targets,
-        &a.sweep.ports,
-        &a.exclude,
-        a.exclude_file.as_deref(),
-        reserved,
+        &spec.targets,
+        &spec.ports,
+        &spec.excludes,
+        None,
+        resumed::reserved_of(spec.reserved),
     )?;
+    let fingerprint = resume::fingerprint(
+        env!("CARGO_PKG_VERSION"),
+        &crate::merge::scan_id(&space, spec.seed),
+        &spec,
+    );
+    if let Some(st) = &earlier {
+        st.check_fingerprint(fingerprint)
+            .and_then(|()| {
+                st.answered_within(space.len())
+                    .then_some(())
+                    .ok_or_else(|| "damaged: it names pairs outside the scan".to_string())
+            })
+            .map_err(|e| {
+                CliError::Input(format!(
+                    "cannot resume from '{}': {e}",
+                    a.resume.as_deref().unwrap_or_default()
+                ))
+            })?;
+    }
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
+    let output = a
+        .output
+        .clone()
+        .or_else(|| earlier.as_ref().and_then(|st| st.scan.output.clone()));
+    // The next checkpoint speaks of the file this run writes.
+    let spec = resume::ScanSpec {
+        output: output.clone(),
+        ..spec
+    };
+    let resume_path = a
+        .resume_file
+        .clone()
+        .or_else(|| a.resume.clone())
+        .unwrap_or_else(|| resumed::default_path(output.as_deref()));
     // Opened now, so a bad path is bad input; emptied only once the run is sure to start,
     // so a run refused for a privilege or a route leaves an earlier results file intact.
-    let existed = a
-        .output
+    let existed = output
         .as_deref()
         .is_some_and(|p| std::path::Path::new(p).exists());
-    let file = a.output.as_deref().map(open_output).transpose()?;
+    let file = output.as_deref().map(open_output).transpose()?;
     let routes = match routes_for(&plan, &space) {
         Ok(r) => r,
         Err(e) => {
             // Nor does it leave a new empty file behind.
-            if let (Some(path), false) = (&a.output, existed) {
+            if let (Some(path), false) = (&output, existed) {
                 let _ = std::fs::remove_file(path);
             }
             return Err(e);
         }
     };
-    let out: Box<dyn Write> = match (file, &a.output) {
-        (Some(f), Some(path)) => Box::new(start_output(f, path)?),
-        _ => Box::new(std::io::stdout().lock()),
+    // A resumed run appends to what the output holds up to the checkpoint.
+    let (out, already): (Box<dyn Write>, u64) = match (file, &output) {
+        (Some(f), Some(path)) => match &earlier {
+            Some(st) => {
+                let (f, len) = resumed::continue_output(f, path, st)?;
+                (Box::new(f), len)
+            }
+            None => (Box::new(start_output(f, path)?), 0),
+        },
+        _ => (Box::new(std::io::stdout().lock()), 0),
     };
     let schedule = Schedule::Rounds {
-        retries: a.retries,
+        retries: spec.retries,
         round_wait: wait,
         final_wait: wait,
     };
@@ -287,32 +390,147 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     let cfg = EngineConfig {
         known_macs: routes.known_macs,
         shield: plan.shield,
-        seed: a.seed.unwrap_or(base.seed),
+        seed: spec.seed,
         shard,
-        send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)),
+        send_threads: spec.send_threads as usize,
         ..base
     };
-    let mut out = BufWriter::with_capacity(1 << 16, out);
-    if a.header {
+    let count = Rc::new(Cell::new(already));
+    let mut out = WholeLines::new(out, count.clone());
+    if spec.header && already == 0 {
         // Buffered with the results: a reader gone already shows up at their first flush.
-        let header = header_record(&a, &cfg.space, cfg.seed, shard);
+        let header = header_record(&spec, &cfg.space);
         writeln!(out, "{}", header.render())
             .map_err(|e| CliError::Runtime(format!("writing results: {e}")))?;
     }
-    let mut sink = Filtered {
+    let printer = Printer::new(format, out);
+    let stop = crate::io::interrupt_flag();
+    let mut sink = Limited {
+        inner: Filtered {
+            filter: states,
+            inner: if already > 0 {
+                printer.continuing()
+            } else {
+                printer
+            },
+        },
         filter: states,
-        inner: Printer::new(format, out),
+        reported: 0,
+        max: a.max_results,
+        stop,
+        hit: false,
     };
     let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal())
-        .sharing_screen(a.output.is_none() && std::io::stdout().is_terminal());
-    let stop = crate::io::interrupt_flag();
-    let summary = engine::run(&cfg, &mut sink, &mut progress, stop)?;
+        .sharing_screen(output.is_none() && std::io::stdout().is_terminal());
+    let answered = earlier.as_ref().map_or(&[][..], |st| &st.answered[..]);
+    let mut saver = resumed::Saver::new(&resume_path, fingerprint, spec.clone(), count);
+    let mut save = |at: &resume::Position, written: &engine::Tracker, last: bool| {
+        saver.save(at, written, last)
+    };
+    let mut hooks = engine::Resumable {
+        from: earlier.as_ref().map(|st| st.at.clone()),
+        answered,
+        settle: wait + SETTLE_MARGIN,
+        max_runtime,
+        save: &mut save,
+        timed_out: false,
+    };
+    let summary = engine::run_real_resumable(&cfg, &mut sink, &mut progress, stop, &mut hooks)?;
+    let timed_out = hooks.timed_out;
     say!("{summary}");
-    Ok(if summary.interrupted { 130 } else { 0 })
+    if summary.interrupted {
+        say!(
+            "synprobe: stopped{}; continue with: synprobe scan --resume {resume_path}",
+            if timed_out {
+                " at --max-runtime"
+            } else if sink.hit {
+                " at --max-results"
+            } else {
+                ""
+            }
+        );
+        return Ok(if timed_out || sink.hit { 3 } else { 130 });
+    }
+    // Done (or the reader went away): nothing to continue.
+    let _ = std::fs::remove_file(&resume_path);
+    Ok(0)
 }
 
-/// The `--header` record of this run; `shard` is 0-based as the engine takes it.
-fn header_record(a: &ScanArgs, space: &PairSpace, seed: u64, shard: (u64, u64)) -> Header {
+/// Time past `--wait` before a sent pair counts as done in a checkpoint: a reply's way from
+/// the ring through the receiver to the output.
+const SETTLE_MARGIN: Duration = Duration::from_millis(500);
+
+/// A new scan's spec, from its flags and their defaults.
+fn fresh_spec(
+    a: &ScanArgs,
+    excludes: Vec<String>,
+    reserved: Reserved,
+    shard: Option<(u64, u64)>,
+    send_threads: Option<usize>,
+    rate: Option<f64>,
+) -> Result<resume::ScanSpec, CliError> {
+    let shard = shard.unwrap_or((0, 1));
+    if shard.1 > 1 && a.seed.is_none() {
+        return Err(CliError::Input(format!(
+            "--shard '{}' needs --seed N, the same on every machine, so that the shards cover the permutation exactly",
+            a.shard.as_deref().unwrap_or_default()
+        )));
+    }
+    let format = a.format.clone().unwrap_or_else(|| "text".into());
+    Format::parse(&format).map_err(CliError::Input)?;
+    Ok(resume::ScanSpec {
+        version: env!("CARGO_PKG_VERSION").into(),
+        targets: a.targets.clone(),
+        ports: a.ports.clone().unwrap_or_default(),
+        excludes,
+        reserved: resumed::reserved_code(reserved),
+        // Drawn now when not given, so that a resumed run walks the same permutation.
+        seed: a
+            .seed
+            .unwrap_or_else(|| crate::cookie::CookieKey::random().k0),
+        shard,
+        retries: a.retries.unwrap_or(1),
+        send_threads: send_threads.unwrap_or_else(|| default_send_threads(rate)) as u32,
+        states: a.states.clone().unwrap_or_else(|| "open".into()),
+        format,
+        output: a.output.clone(),
+        header: a.header,
+    })
+}
+
+/// Counts the results reported (after `--states`) and stops the scan at `--max-results`.
+struct Limited<'a, S> {
+    inner: S,
+    filter: StateFilter,
+    reported: u64,
+    max: Option<u64>,
+    stop: &'a AtomicBool,
+    hit: bool,
+}
+
+impl<S: Sink> Sink for Limited<'_, S> {
+    fn result(&mut self, r: &ProbeResult) -> std::io::Result<()> {
+        self.inner.result(r)?;
+        if self.filter.wants(r.state()) {
+            self.reported += 1;
+            if self.max.is_some_and(|m| self.reported >= m) && !self.hit {
+                self.hit = true;
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+}
+
+/// The `--header` record of this run.
+fn header_record(spec: &resume::ScanSpec, space: &PairSpace) -> Header {
+    let (seed, shard) = (spec.seed, spec.shard);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -321,8 +539,8 @@ fn header_record(a: &ScanArgs, space: &PairSpace, seed: u64, shard: (u64, u64)) 
         scan_id: crate::merge::scan_id(space, seed),
         seed,
         shard: (shard.0 + 1, shard.1),
-        targets: a.sweep.targets.join(" "),
-        ports: a.sweep.ports.clone(),
+        targets: spec.targets.join(" "),
+        ports: spec.ports.clone(),
         started: crate::merge::utc(now),
     }
 }

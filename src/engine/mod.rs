@@ -19,7 +19,7 @@ mod watch;
 pub use clock::Clock;
 pub use neighbours::Neighbours;
 pub use net::{Capture, Network, PacketNetwork, Transmit};
-pub use run::{run, run_on};
+pub use run::{Resumable, run, run_on, run_real_resumable, run_resumable};
 pub use send_times::SendTimes;
 pub use tracker::Tracker;
 pub use watch::{Ended, WatchControl, WatchOutput, watch, watch_on};

@@ -1,25 +1,26 @@
 //! The driver: opens the sockets, starts the receiver, runs the send rounds with their
 //! waits, streams verdicts to the sink, and reports the silent pairs at the end.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use super::net::{Network, PacketNetwork, Transmit, shield};
 use super::receiver::{RxCounters, RxTask};
-use super::sender::{Pairs, SendJob, SendShared, Sent, send_job};
+use super::sender::{Pairs, SendJob, SendShared, Sent, Walk, send_walk};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
 use crate::io::RxFilter;
 use crate::output::{Progress, Sink, Summary};
 use crate::path::Hop;
 use crate::permute::{Permutation, Slice};
 use crate::probe::{ProbeResult, Reason, State};
+use crate::resume::{Position, Settle};
 use crate::wire::{SynParams, SynTemplate};
 
 /// How often the driver checks whether every pair has answered during a wait.
 const WAIT_TICK: Duration = Duration::from_millis(5);
-/// How long an interrupted run keeps listening for replies already in flight.
-const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
+/// How often the driver notes where the senders are, for checkpoints.
+const SEE_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct Tally {
@@ -120,6 +121,25 @@ pub fn run(
     run_on(&net, cfg, sink, progress, stop)
 }
 
+/// What a scan that can be stopped and continued adds to a run.
+pub struct Resumable<'a> {
+    /// Where the rounds start (a resume file's position); `None`: from the beginning.
+    pub from: Option<Position>,
+    /// Pairs whose verdict an earlier run wrote: neither probed nor reported again.
+    pub answered: &'a [u64],
+    /// How long after the senders pass a position a checkpoint may record it: the wait plus
+    /// a margin, so every pair before it has had its wait and its answer is written.
+    pub settle: Duration,
+    /// Stop as an interrupt does once the run has taken this long.
+    pub max_runtime: Option<Duration>,
+    /// Called about every second, right after the sink is flushed, with the settled
+    /// position and the pairs whose verdicts the sink has taken; and once more at the end
+    /// of a stopped run (`last`), with where the senders stopped, after the rest of the wait.
+    pub save: &'a mut dyn FnMut(&Position, &Tracker, bool),
+    /// Set when `max_runtime` stopped the run.
+    pub timed_out: bool,
+}
+
 /// Run the engine over any network (the real one, or a simulated one in tests).
 pub fn run_on<N: Network>(
     net: &N,
@@ -127,6 +147,45 @@ pub fn run_on<N: Network>(
     sink: &mut dyn Sink,
     progress: &mut Progress,
     stop: &AtomicBool,
+) -> Result<Summary, EngineError> {
+    let mut save = |_: &Position, _: &Tracker, _: bool| {};
+    let mut hooks = Resumable {
+        from: None,
+        answered: &[],
+        settle: Duration::ZERO,
+        max_runtime: None,
+        save: &mut save,
+        timed_out: false,
+    };
+    run_resumable(net, cfg, sink, progress, stop, &mut hooks)
+}
+
+/// Run a scan that checkpoints its progress and may start where an earlier one stopped.
+pub fn run_real_resumable(
+    cfg: &EngineConfig,
+    sink: &mut dyn Sink,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+    hooks: &mut Resumable,
+) -> Result<Summary, EngineError> {
+    if !cfg.paths.any_route() {
+        return Err(EngineError::Config("no route to any target".into()));
+    }
+    let _shield = shield(cfg);
+    let net = PacketNetwork {
+        links: cfg.paths.links(),
+    };
+    run_resumable(&net, cfg, sink, progress, stop, hooks)
+}
+
+/// [`run_on`], resumable: see [`Resumable`].
+pub fn run_resumable<N: Network>(
+    net: &N,
+    cfg: &EngineConfig,
+    sink: &mut dyn Sink,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+    hooks: &mut Resumable,
 ) -> Result<Summary, EngineError> {
     let started = Instant::now();
     let clock = Clock::start(cfg.ts_offset);
@@ -136,6 +195,43 @@ pub fn run_on<N: Network>(
     let slice_len = my_slice.len();
     let my_pairs = cfg.only.as_ref().map_or(slice_len, |o| o.len() as u64);
     let tracker = Tracker::new(pairs_total);
+    // The pairs whose verdict the sink has taken (the tracker runs ahead of it: a verdict
+    // is marked when it is made, then travels to this thread).
+    let written = Tracker::new(pairs_total);
+    for &a in hooks.answered {
+        tracker.test_and_set(a);
+        written.test_and_set(a);
+    }
+    let threads = cfg.send_threads.max(1);
+    let from = hooks
+        .from
+        .clone()
+        .filter(|p| p.walked.len() == threads)
+        .unwrap_or_else(|| Position::start(threads));
+    let resumed = hooks.from.is_some();
+    let walk = WalkState {
+        round: AtomicU32::new(from.round),
+        positions: from.walked.iter().map(|&k| AtomicU64::new(k)).collect(),
+        from: from.clone(),
+        resumed,
+        preloaded: hooks.answered.len() as u64,
+    };
+    let position = || {
+        // Round first: a round's reset positions are stored before its number, so a
+        // position read across a reset is an earlier one, never a later one.
+        let round = walk.round.load(Ordering::SeqCst);
+        Position {
+            round,
+            walked: walk
+                .positions
+                .iter()
+                .map(|p| p.load(Ordering::SeqCst))
+                .collect(),
+        }
+    };
+    let mut settle = Settle::new(from, hooks.settle.as_nanos() as u64);
+    // Ends the waits at once (a dead receiver, a reader gone); an interrupt does not.
+    let halt = AtomicBool::new(false);
     let times = SendTimes::new(pairs_total);
     let neighbours = Neighbours::new(
         cfg.paths.on_link(cfg.space.targets.len()),
@@ -164,7 +260,7 @@ pub fn run_on<N: Network>(
     };
     let control_tx = open_all()?;
     let mut senders = Vec::new();
-    for _ in 0..cfg.send_threads.max(1) {
+    for _ in 0..threads {
         senders.push(open_all()?);
     }
 
@@ -186,7 +282,9 @@ pub fn run_on<N: Network>(
     let mut sink_err: Option<std::io::Error> = None;
     let mut output_closed = false;
 
+    let (halt, walk) = (&halt, &walk);
     let (drive, rx_stats) = std::thread::scope(|s| {
+        let blocked = crate::io::block_stop_signals();
         let task = RxTask {
             cfg,
             tracker: &tracker,
@@ -202,6 +300,7 @@ pub fn run_on<N: Network>(
             // A dead receiver makes the rest of the schedule pointless: stop the senders and
             // the waits now rather than sending and listening for replies nobody reads.
             if r.is_err() {
+                halt.store(true, Ordering::Relaxed);
                 stop.store(true, Ordering::Relaxed);
             }
             r
@@ -210,8 +309,15 @@ pub fn run_on<N: Network>(
             // Set on drop, so that a panicking driver (or sender) still ends the receiver
             // and the join below reports the panic instead of waiting forever.
             let _done = SetOnDrop(&done);
-            drive(cfg, &shared, senders, my_slice, my_pairs, &counters, stop)
+            let ends = Ends { stop, halt };
+            drive(
+                cfg, &shared, senders, my_slice, my_pairs, &counters, ends, walk,
+            )
         });
+        // Only this thread takes SIGINT and SIGTERM from here on: a second one, which ends
+        // the process from its handler, then never lands in the middle of its writes.
+        drop(blocked);
+        let mut last_seen = Instant::now();
 
         // The calling thread writes results and draws progress until the receiver closes
         // the channel.
@@ -223,6 +329,9 @@ pub fn run_on<N: Network>(
                     progress.hide();
                     for r in &batch {
                         tally.add(r);
+                        if let Some(idx) = cfg.space.index(r.ip, r.port) {
+                            written.test_and_set(idx);
+                        }
                         if sink_err.is_none()
                             && !output_closed
                             && let Err(e) = sink.result(r)
@@ -234,6 +343,7 @@ pub fn run_on<N: Network>(
                             } else {
                                 sink_err = Some(e);
                             }
+                            halt.store(true, Ordering::Relaxed);
                             stop.store(true, Ordering::Relaxed);
                         }
                     }
@@ -247,12 +357,25 @@ pub fn run_on<N: Network>(
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if last_seen.elapsed() >= SEE_EVERY {
+                last_seen = Instant::now();
+                settle.see(started.elapsed().as_nanos() as u64, position());
+                if let Some(max) = hooks.max_runtime
+                    && started.elapsed() >= max
+                    && !stop.load(Ordering::Relaxed)
+                {
+                    hooks.timed_out = true;
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
             let dt = last_draw.elapsed();
             if dt >= Duration::from_secs(1) {
                 // At most a second of results waits in a buffer: `tail -f` on the output
-                // sees them, and a second Ctrl-C (which kills) loses no more than that.
-                if !output_closed {
-                    let _ = sink.flush();
+                // sees them, and a second Ctrl-C (which kills) loses no more than that,
+                // and the checkpoint written next says exactly what is in the output.
+                if !output_closed && sink_err.is_none() && sink.flush().is_ok() {
+                    let at = settle.settled(started.elapsed().as_nanos() as u64);
+                    (hooks.save)(at, &written, false);
                 }
                 let now_sent = sent.load(Ordering::Relaxed);
                 let rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
@@ -284,6 +407,12 @@ pub fn run_on<N: Network>(
 
     // Silence is an answer too: every pair of this shard that never replied is filtered.
     let interrupted = stop.load(Ordering::Relaxed) && !output_closed;
+    if interrupted {
+        // The senders stopped and the rest of the wait has been listened to: where they
+        // stopped is where a resumed run starts.
+        sink.flush()?;
+        (hooks.save)(&position(), &written, true);
+    }
     if !interrupted && !output_closed && matches!(cfg.schedule, Schedule::Rounds { .. }) {
         for k in 0..slice_len {
             let idx = perm.at(my_slice.position(k));
@@ -347,7 +476,29 @@ fn retries_of(cfg: &EngineConfig) -> u32 {
     }
 }
 
+/// Where the rounds are, shared by the driver (which moves it) and the calling thread
+/// (which records it in checkpoints).
+struct WalkState {
+    round: AtomicU32,
+    /// Per send thread, its published progress in `round`.
+    positions: Vec<AtomicU64>,
+    from: Position,
+    /// Started from a resume file: its answered pairs are skipped in every round.
+    resumed: bool,
+    /// Pairs answered before this run.
+    preloaded: u64,
+}
+
+/// What ends the driver: `stop` ends the sending (the rest of the wait is still listened
+/// to), `halt` also the waits.
+#[derive(Clone, Copy)]
+struct Ends<'a> {
+    stop: &'a AtomicBool,
+    halt: &'a AtomicBool,
+}
+
 /// Run the rounds (or the cycle) and the waits; returns timing for the summary.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     cfg: &EngineConfig,
     shared: &SendShared,
@@ -355,13 +506,17 @@ fn drive(
     my_slice: Slice,
     my_pairs: u64,
     counters: &RxCounters,
-    stop: &AtomicBool,
+    ends: Ends,
+    walk: &WalkState,
 ) -> Result<DriveReport, EngineError> {
+    let Ends { stop, halt } = ends;
     let threads = senders.len() as u64;
     let rate = cfg.rate.map(|r| r / threads as f64);
     let mut report = DriveReport::default();
     let all_answered = || {
-        counters.matched.load(Ordering::Relaxed) + shared.decided.load(Ordering::Relaxed)
+        walk.preloaded
+            + counters.matched.load(Ordering::Relaxed)
+            + shared.decided.load(Ordering::Relaxed)
             >= my_pairs
     };
     let (rounds, round_wait, final_wait, cycle) = match cfg.schedule {
@@ -377,10 +532,23 @@ fn drive(
             Some(duration),
         ),
     };
-    for round in 0..rounds {
+    for round in walk.from.round.min(rounds)..rounds {
         if round > 0 && all_answered() {
             break;
         }
+        let starts: Vec<u64> = (0..threads as usize)
+            .map(|i| {
+                if round == walk.from.round {
+                    walk.from.walked[i]
+                } else {
+                    0
+                }
+            })
+            .collect();
+        for (p, &k) in walk.positions.iter().zip(&starts) {
+            p.store(k, Ordering::SeqCst);
+        }
+        walk.round.store(round, Ordering::SeqCst);
         let t0 = shared.clock.now_ns();
         let cycle_until_ns = cycle.map(|d| t0 + d.as_nanos() as u64);
         let results: Vec<Result<Sent, crate::io::IoError>> = std::thread::scope(|s| {
@@ -390,11 +558,16 @@ fn drive(
                 .map(|(i, txs)| {
                     let job = SendJob {
                         pairs: Pairs::Slice(my_slice.split(i as u64, threads)),
-                        skip_answered: round > 0,
+                        skip_answered: round > 0 || walk.resumed,
                         rate,
                         cycle_until_ns,
                     };
-                    s.spawn(move || send_job(shared, txs, &job))
+                    let w = Walk {
+                        start: starts[i],
+                        progress: Some(&walk.positions[i]),
+                        count_decided: round == 0,
+                    };
+                    s.spawn(move || send_walk(shared, txs, &job, &w))
                 })
                 .collect();
             handles
@@ -414,26 +587,22 @@ fn drive(
         if round == 0 && sending_secs > 0.0 {
             report.first_round_rate = round_sent as f64 / sending_secs;
         }
-        if stop.load(Ordering::Relaxed) {
-            // Interrupted: still collect the replies already on their way, briefly, so
-            // that no answer to a probe that went out is lost.
-            let until = Instant::now() + final_wait.min(INTERRUPT_GRACE);
-            while Instant::now() < until && !all_answered() {
-                std::thread::sleep(WAIT_TICK);
-            }
-            break;
-        }
-        let wait = if round + 1 == rounds {
+        // Stopped or not, the probes that went out get their full wait: an interrupted
+        // run keeps every answer to what it sent, so a resumed one need not send it again.
+        let wait = if round + 1 == rounds || stop.load(Ordering::Relaxed) {
             final_wait
         } else {
             round_wait
         };
         let until = Instant::now() + wait;
         while Instant::now() < until
-            && !stop.load(Ordering::Relaxed)
+            && !halt.load(Ordering::Relaxed)
             && (cycle.is_some() || !all_answered())
         {
             std::thread::sleep(WAIT_TICK);
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
         }
     }
     Ok(report)

@@ -112,13 +112,48 @@ pub struct Sent {
     pub last_ns: u64,
 }
 
+/// Where a job's walk starts and what it reports on the way (for scans that can be resumed).
+pub struct Walk<'a> {
+    /// Steps of the walk already behind it (a resumed round starts part-way).
+    pub start: u64,
+    /// Published after every batch: every step before it has been sent (or decided); the
+    /// steps of pairs still set aside for ARP / NDP are not.
+    pub progress: Option<&'a AtomicU64>,
+    /// Count pairs decided without a probe (no route, no neighbour) in `decided`: true in
+    /// the first round only, so each is counted once.
+    pub count_decided: bool,
+}
+
 /// Send one job over `txs` (one per link of `cfg.paths`).
 pub fn send_job(
     sh: &SendShared,
     txs: &mut [impl Transmit],
     job: &SendJob,
 ) -> Result<Sent, IoError> {
+    let walk = Walk {
+        start: 0,
+        progress: None,
+        count_decided: !job.skip_answered,
+    };
+    send_walk(sh, txs, job, &walk)
+}
+
+/// [`send_job`], from `walk.start`, publishing its progress.
+pub fn send_walk(
+    sh: &SendShared,
+    txs: &mut [impl Transmit],
+    job: &SendJob,
+    walk: &Walk,
+) -> Result<Sent, IoError> {
     let n = job.pairs.len();
+    let publish = |k: u64, aside: &Aside| {
+        if let Some(p) = walk.progress {
+            p.store(
+                aside.first_walk().map_or(k, |a| a.min(k)),
+                Ordering::Release,
+            );
+        }
+    };
     let mut last_ns = sh.clock.now_ns();
     if n == 0 {
         return Ok(Sent { probes: 0, last_ns });
@@ -142,7 +177,7 @@ pub fn send_job(
     });
     // `sent` counts this thread's SYNs, `walked` its paced steps; `paid` the receiver's
     // SYN-ACKs it took over.
-    let (mut k, mut sent, mut walked, mut paid) = (0u64, 0u64, 0u64, 0u64);
+    let (mut k, mut sent, mut walked, mut paid) = (walk.start.min(n), 0u64, 0u64, 0u64);
     let cycling = job.cycle_until_ns.is_some();
     loop {
         if sh.stop.load(Ordering::Relaxed) {
@@ -193,12 +228,12 @@ pub fn send_job(
         while tries < 4 * BATCH {
             tries += 1;
             // Set-aside pairs that are due first, then the walk.
-            let (idx, level, new) = if let Some((idx, level)) = aside.pop_due(now) {
-                (idx, level, false)
+            let (idx, step, level, new) = if let Some((idx, step, level)) = aside.pop_due(now) {
+                (idx, step, level, false)
             } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
                 let idx = job.pairs.at(sh.perm, k % n);
                 k += 1;
-                (idx, 0, true)
+                (idx, k - 1, 0, true)
             } else {
                 break;
             };
@@ -211,7 +246,7 @@ pub fn send_job(
             let (span, s) = sh.cfg.paths.span_of(t);
             let (Some(route), Some(tpl)) = (s.exit, sh.templates[span].as_ref()) else {
                 // No route: reported as such at the end, decided now.
-                if !job.skip_answered {
+                if walk.count_decided {
                     sh.decided.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
@@ -224,7 +259,7 @@ pub fn send_job(
                 Hop::OnLink => match sh.neighbours.next(t, now_ms) {
                     Next::Use(mac) => Some(mac),
                     Next::Absent => {
-                        if !job.skip_answered {
+                        if walk.count_decided {
                             sh.decided.fetch_add(1, Ordering::Relaxed);
                         }
                         continue;
@@ -239,7 +274,7 @@ pub fn send_job(
                                 sent += out.flush(l, &mut txs[l])?;
                             }
                         }
-                        aside.push(idx, level, now);
+                        aside.push(idx, step, level, now);
                         continue;
                     }
                 },
@@ -275,6 +310,9 @@ pub fn send_job(
         }
         walked += steps;
         sh.sent.fetch_add(syns, Ordering::Relaxed);
+        if !cycling {
+            publish(k, &aside);
+        }
         if syns > 0 {
             last_ns = sh.clock.now_ns();
         }

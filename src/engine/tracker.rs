@@ -33,6 +33,21 @@ impl Tracker {
         }
     }
 
+    /// The set pair indices, ascending (what a resume file records).
+    pub fn answered(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, w)| {
+            let mut bits = w.load(Ordering::Relaxed);
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(i as u64 * 64 + u64::from(b))
+            })
+        })
+    }
+
     pub fn is_set(&self, idx: u64) -> bool {
         let bit = 1u64 << (idx % 64);
         self.words
@@ -67,5 +82,14 @@ mod tests {
         assert!(t.is_set(65));
         assert!(!t.test_and_set(64), "the next answer is a match");
         t.clear(1000); // out of range: nothing to clear, no panic
+    }
+
+    #[test]
+    fn answered_lists_the_set_pairs_in_order() {
+        let t = Tracker::new(300);
+        for i in [299, 0, 63, 64, 130] {
+            t.test_and_set(i);
+        }
+        assert_eq!(t.answered().collect::<Vec<_>>(), [0, 63, 64, 130, 299]);
     }
 }

@@ -44,7 +44,7 @@ pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
 pub use route::{loopback_v4_hint, neighbour_mac, route_targets};
 pub use send::{SendMode, Sender};
 pub use shield::SynAckShield;
-pub use signal::{WatchFlags, interrupt_flag, watch_flags};
+pub use signal::{StopSignalsBlocked, WatchFlags, block_stop_signals, interrupt_flag, watch_flags};
 
 #[derive(Debug, Error)]
 pub enum IoError {

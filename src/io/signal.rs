@@ -9,7 +9,9 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, sigaction,
+};
 
 use super::undo;
 
@@ -59,6 +61,32 @@ pub fn interrupt_flag() -> &'static AtomicBool {
         }
     });
     &INTERRUPTED
+}
+
+/// SIGINT, SIGTERM and SIGHUP blocked in the calling thread until dropped; threads started
+/// meanwhile keep them blocked for good, so the signals go to the threads that do not block
+/// them (the one that writes the results: a second signal, which ends the process from its
+/// handler, then runs between two of its writes, never inside one).
+pub struct StopSignalsBlocked(Option<SigSet>);
+
+pub fn block_stop_signals() -> StopSignalsBlocked {
+    let mut mask = SigSet::empty();
+    for sig in STOPPING {
+        mask.add(sig);
+    }
+    let mut old = SigSet::empty();
+    match pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old)) {
+        Ok(()) => StopSignalsBlocked(Some(old)),
+        Err(_) => StopSignalsBlocked(None),
+    }
+}
+
+impl Drop for StopSignalsBlocked {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        }
+    }
 }
 
 extern "C" fn on_watch_signal(sig: libc::c_int) {

@@ -40,6 +40,12 @@ impl<W: Write> Printer<W> {
         }
     }
 
+    /// A printer that continues a file already begun: no CSV column line again.
+    pub fn continuing(mut self) -> Self {
+        self.header_done = true;
+        self
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }

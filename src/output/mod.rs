@@ -5,10 +5,12 @@
 
 pub mod events;
 mod format;
+mod lines;
 mod progress;
 mod summary;
 
 pub use format::{Format, Printer, endpoint};
+pub use lines::WholeLines;
 pub use progress::Progress;
 pub use summary::Summary;
 
