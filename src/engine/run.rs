@@ -135,8 +135,10 @@ pub fn run_on<N: Network>(
     let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
     let slice_len = my_slice.len();
     let my_pairs = cfg.only.as_ref().map_or(slice_len, |o| o.len() as u64);
-    let tracker = Tracker::new(pairs_total);
-    let times = SendTimes::new(pairs_total);
+    // Keyed by position within this shard's slice: memory follows the answers and the
+    // walk, not the pair space (`tracker.rs`).
+    let tracker = Tracker::for_walk(&perm, my_slice);
+    let times = SendTimes::new(tracker.len());
     let neighbours = Neighbours::new(
         cfg.paths.on_link(cfg.space.targets.len()),
         retries_of(cfg).saturating_add(1).min(15) as u8,
@@ -285,9 +287,9 @@ pub fn run_on<N: Network>(
     // Silence is an answer too: every pair of this shard that never replied is filtered.
     let interrupted = stop.load(Ordering::Relaxed) && !output_closed;
     if !interrupted && !output_closed && matches!(cfg.schedule, Schedule::Rounds { .. }) {
-        for k in 0..slice_len {
-            let idx = perm.at(my_slice.position(k));
-            if !tracker.is_set(idx) && cfg.wants(idx) {
+        for key in tracker.unanswered_keys() {
+            let idx = tracker.pair_of(key);
+            if cfg.wants(idx) {
                 let (ip, port) = cfg.space.pair(idx);
                 let r = ProbeResult {
                     ip,
