@@ -10,7 +10,7 @@
 #   198.18.0.0/16 x 1-1000        65.5 M pairs
 #   198.18.0.0/16 x all ports     4.3 G pairs
 #   2001:db8:1::/96 x 80          4.3 G pairs
-# each unsharded and as shard 1/4, at --rate (default 200000), for at most --max-seconds
+# each unsharded and as shard 1/4 (one seed), at --rate (default 200000), for at most --max-seconds
 # (default 60; a run still going then gets SIGINT and its row says "stopped"). Peak RSS is
 # GNU time's %M (ip netns exec execs synprobe in place). One markdown row per run, with
 # what the run's summary says it sent and matched. SYNPROBE_BIN picks another binary.
@@ -57,6 +57,7 @@ fi
 "$TB" up "$NAME" --mode answer
 for port in 80 443; do
     "$TB" exec "$NAME" tgt ncat -lk -p "$port" </dev/null >/dev/null 2>&1 &
+    disown  # ended with the testbed's namespace, quietly
 done
 sleep 1
 
@@ -67,7 +68,7 @@ row() { # TARGET PORTS SHARD
     t0=$(date +%s.%N)
     /usr/bin/time -f 'maxrss %M' -o "$WORK/time" \
         ip netns exec "$NAME-scan" "$SP" scan "$target" -p "$ports" --shard "$shard" \
-        --rate "$RATE" --no-progress >/dev/null 2>"$err" &
+        --seed 7 --rate "$RATE" --no-progress >/dev/null 2>"$err" &
     pid=$!
     local waited=0
     while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((MAX_SECS * 10)) ]; do
@@ -98,4 +99,4 @@ for shard in 1/1 1/4; do
     row 2001:db8:1::/96 80 "$shard"
 done
 echo
-echo "rate $RATE/s, at most ${MAX_SECS} s a run; $(nproc) cores, $(uname -r), synprobe $("$SP" --version 2>/dev/null || echo '?')"
+echo "rate $RATE/s, at most ${MAX_SECS} s a run; $(nproc) cores, $(uname -r), $("$SP" --version 2>/dev/null || echo 'synprobe ?')"

@@ -166,7 +166,7 @@ impl Tracker {
         Reader {
             tracker: self,
             span: None,
-            bits: empty_bits(),
+            bits: None,
         }
     }
 
@@ -205,7 +205,8 @@ impl Tracker {
 pub struct Reader<'a> {
     tracker: &'a Tracker,
     span: Option<u64>,
-    bits: Box<Bits>,
+    /// Allocated at the first read: a watch's send jobs never read.
+    bits: Option<Box<Bits>>,
 }
 
 impl Reader<'_> {
@@ -217,11 +218,12 @@ impl Reader<'_> {
             return false;
         }
         let (span, i) = Tracker::split(key);
+        let bits = self.bits.get_or_insert_with(empty_bits);
         if self.span != Some(span) {
-            self.tracker.copy_span(span, &mut self.bits);
+            self.tracker.copy_span(span, bits);
             self.span = Some(span);
         }
-        self.bits[usize::from(i) / 64] & (1 << (i % 64)) != 0
+        bits[usize::from(i) / 64] & (1 << (i % 64)) != 0
     }
 }
 
