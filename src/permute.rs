@@ -206,7 +206,7 @@ impl Slice {
     /// Which `k` of the slice position `pos` is (`position(k) == pos`), if the slice holds it.
     pub fn index_of(&self, pos: u64) -> Option<u64> {
         let step = self.step.max(1);
-        if pos < self.start || pos >= self.end || (pos - self.start) % step != 0 {
+        if pos < self.start || pos >= self.end || !(pos - self.start).is_multiple_of(step) {
             return None;
         }
         Some((pos - self.start) / step)
