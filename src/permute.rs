@@ -204,12 +204,18 @@ impl Slice {
     }
 
     /// Which `k` of the slice position `pos` is (`position(k) == pos`), if the slice holds it.
+    #[inline]
     pub fn index_of(&self, pos: u64) -> Option<u64> {
-        let step = self.step.max(1);
-        if pos < self.start || pos >= self.end || !(pos - self.start).is_multiple_of(step) {
+        if pos < self.start || pos >= self.end {
             return None;
         }
-        Some((pos - self.start) / step)
+        let d = pos - self.start;
+        // Senders ask once per probe: no division for an unsharded scan, one otherwise.
+        if self.step <= 1 {
+            return Some(d);
+        }
+        let k = d / self.step;
+        (k * self.step == d).then_some(k)
     }
 
     /// The slice's positions in order.

@@ -14,15 +14,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const WINDOW: u64 = 1 << 19;
 
 pub struct SendTimes {
-    /// (tag << 32) | microseconds; tag 0 = never written.
+    /// (tag << 32) | microseconds; tag 0 = never written. A power of two long.
     slots: Vec<AtomicU64>,
+    /// log2 of the slots.
+    shift: u32,
 }
 
 impl SendTimes {
     /// For keys `0..keys`; a table of `keys` slots when it fits in the window.
     pub fn new(keys: u64) -> Self {
-        let n = keys.min(WINDOW) as usize;
+        // A power of two, so that a probe's slot is a mask and a shift, no division.
+        let n = if keys == 0 {
+            0
+        } else {
+            keys.min(WINDOW).next_power_of_two() as usize
+        };
         SendTimes {
+            shift: n.trailing_zeros(),
             slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -34,8 +42,8 @@ impl SendTimes {
         if n == 0 {
             return None;
         }
-        let tag = ((key / n) as u32).wrapping_add(1).max(1);
-        Some((&self.slots[(key % n) as usize], u64::from(tag) << 32))
+        let tag = ((key >> self.shift) as u32).wrapping_add(1).max(1);
+        Some((&self.slots[(key & (n - 1)) as usize], u64::from(tag) << 32))
     }
 
     /// Record that `key` was probed at `us` (CLOCK_REALTIME microseconds, wrapping).
@@ -70,7 +78,7 @@ mod tests {
         // A time of 0 is a time like any other.
         s.record(5, 0);
         assert_eq!(s.since(5, 7), Some(7));
-        assert_eq!(s.since(11, 7), None, "out of range");
+        assert_eq!(s.since(16, 7), None, "a later key in the same slot");
         assert_eq!(SendTimes::new(0).since(0, 1), None);
     }
 
