@@ -386,6 +386,26 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_holds_a_quarter_of_the_whole() {
+        // The same answers (a third of the pairs, scattered in position space: bitmaps),
+        // kept by the whole scan and by shard 1 of 4.
+        let n = 1u64 << 20;
+        let perm = Permutation::new(n, 3);
+        let whole = Tracker::for_walk(&perm, Slice::all(n));
+        let shard = Tracker::for_walk(&perm, Slice::of(n, 1, 4));
+        for idx in (0..n).filter(|i| i % 3 == 0) {
+            whole.test_and_set(idx);
+            shard.test_and_set(idx);
+        }
+        assert_eq!(whole.count(), n.div_ceil(3));
+        let (w, s) = (whole.heap_bytes(), shard.heap_bytes());
+        assert!(
+            s * 4 <= w + w / 16 && s * 4 >= w - w / 16,
+            "whole {w}, shard {s}"
+        );
+    }
+
+    #[test]
     fn huge_spaces_cost_nothing_up_front() {
         // An IPv6 /96 x 1 port, and the largest space a scan takes.
         for n in [1u64 << 32, 1 << 48] {
