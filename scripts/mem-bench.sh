@@ -64,7 +64,7 @@ sleep 1
 echo "| targets x ports | shard | pairs of the shard | seconds | ended | probes sent | replies matched | peak RSS MiB |"
 echo "|---|---|---:|---:|---|---:|---:|---:|"
 row() { # TARGET PORTS SHARD
-    local target=$1 ports=$2 shard=$3 err="$WORK/err" t0 t1 pid ended=done kib
+    local target=$1 ports=$2 shard=$3 err="$WORK/err" t0 t1 pid ended="done" kib
     t0=$(date +%s.%N)
     /usr/bin/time -f 'maxrss %M' -o "$WORK/time" \
         ip netns exec "$NAME-scan" "$SP" scan "$target" -p "$ports" --shard "$shard" \
