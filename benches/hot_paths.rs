@@ -4,11 +4,14 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use synprobe::classify::parse_reply;
 use synprobe::cookie::{CookieKey, SourcePorts};
+use synprobe::engine::Tracker;
 use synprobe::pacer::Pacer;
-use synprobe::permute::Permutation;
+use synprobe::permute::{Permutation, Slice};
 use synprobe::wire::{FRAME_CAP, SynFields, SynParams, SynTemplate};
 
 const N: u64 = 1024;
@@ -135,6 +138,71 @@ fn benches(c: &mut Criterion) {
                 .filter(|r| {
                     let c = key.cookie(r.local, r.target, r.target_port, SourcePorts::DEFAULT);
                     r.local_port == c.sport && r.echoed_seq == Some(c.seq)
+                })
+                .count()
+        })
+    });
+    g.finish();
+
+    // What a matched reply costs the answered set, and a retry round's read of it: the
+    // compressed tracker (an inverse permutation, then a span under one lock) against the
+    // one-bit-per-pair atomic bitmap it replaced, in a 2^32-pair walk (a /16 x all ports).
+    let big = Permutation::new(1 << 32, 42);
+    let mut g = c.benchmark_group("per_answer");
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("position_of", |b| {
+        let mut k = 0u64;
+        b.iter(|| {
+            (0..N).fold(0u64, |acc, _| {
+                k += 1;
+                acc ^ big.position_of(black_box(k)).unwrap_or(0)
+            })
+        })
+    });
+    g.bench_function("tracker_mark_total", |b| {
+        let t = Tracker::for_walk(&big, Slice::all(1 << 32));
+        let mut pos = 0u64;
+        b.iter(|| {
+            for _ in 0..N {
+                pos += 1;
+                black_box(t.test_and_set(big.at(pos)));
+            }
+        })
+    });
+    g.bench_function("tracker_mark_key", |b| {
+        let t = Tracker::for_walk(&big, Slice::all(1 << 32));
+        let mut k = 0u64;
+        b.iter(|| {
+            for _ in 0..N {
+                k += 1;
+                black_box(t.test_and_set_key(k));
+            }
+        })
+    });
+    g.bench_function("atomic_bitmap_mark_before", |b| {
+        let words: Vec<AtomicU64> = (0..(1 << 20)).map(|_| AtomicU64::new(0)).collect();
+        let mut pos = 0u64;
+        b.iter(|| {
+            for _ in 0..N {
+                pos += 1;
+                let idx = big.at(pos) % (1 << 26);
+                let bit = 1u64 << (idx % 64);
+                black_box(words[(idx / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit);
+            }
+        })
+    });
+    g.bench_function("tracker_retry_read", |b| {
+        let t = Tracker::for_walk(&big, Slice::all(1 << 32));
+        for k in (0..(1 << 20)).step_by(3) {
+            t.test_and_set_key(k);
+        }
+        let mut r = t.reader();
+        let mut k = 0u64;
+        b.iter(|| {
+            (0..N)
+                .filter(|_| {
+                    k = (k + 1) % (1 << 22);
+                    r.is_set_key(black_box(k))
                 })
                 .count()
         })

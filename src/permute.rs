@@ -77,6 +77,27 @@ impl Permutation {
         }
     }
 
+    /// The position at which pair `idx` comes (`idx < n`): the inverse of `at`, by running
+    /// the rounds backwards. `at` walks forward from the position until it lands below `n`,
+    /// so walking backward from `idx` until below `n` meets that same position. `None` for
+    /// an `idx` outside `0..n`. Costs what `at` costs (a few Feistel passes on average).
+    #[inline]
+    pub fn position_of(&self, idx: u64) -> Option<u64> {
+        if idx >= self.n {
+            return None;
+        }
+        if self.n == 1 {
+            return Some(0);
+        }
+        let mut x = idx;
+        loop {
+            x = self.feistel_inverse(x);
+            if x < self.n {
+                return Some(x);
+            }
+        }
+    }
+
     /// One pass of the Feistel network over `0..2^(2 * half_bits)`.
     #[inline]
     fn feistel(&self, x: u64) -> u64 {
@@ -86,6 +107,23 @@ impl Permutation {
             let next = left ^ (mix64(right ^ key) & self.half_mask);
             left = right;
             right = next;
+        }
+        (left << self.half_bits) | right
+    }
+}
+
+impl Permutation {
+    /// `feistel` undone: the rounds in reverse order, each undoing its own step.
+    #[inline]
+    fn feistel_inverse(&self, x: u64) -> u64 {
+        let mut left = (x >> self.half_bits) & self.half_mask;
+        let mut right = x & self.half_mask;
+        for &key in self.keys.iter().rev() {
+            // Forward: (l, r) -> (r, l ^ f(r)); so the previous r is today's l, and the
+            // previous l is today's r ^ f(today's l).
+            let prev_left = right ^ (mix64(left ^ key) & self.half_mask);
+            right = left;
+            left = prev_left;
         }
         (left << self.half_bits) | right
     }
@@ -163,6 +201,21 @@ impl Slice {
     pub fn position(&self, k: u64) -> u64 {
         self.start
             .saturating_add(k.saturating_mul(self.step.max(1)))
+    }
+
+    /// Which `k` of the slice position `pos` is (`position(k) == pos`), if the slice holds it.
+    #[inline]
+    pub fn index_of(&self, pos: u64) -> Option<u64> {
+        if pos < self.start || pos >= self.end {
+            return None;
+        }
+        let d = pos - self.start;
+        // Senders ask once per probe: no division for an unsharded scan, one otherwise.
+        if self.step <= 1 {
+            return Some(d);
+        }
+        let k = d / self.step;
+        (k * self.step == d).then_some(k)
     }
 
     /// The slice's positions in order.
@@ -273,6 +326,43 @@ mod tests {
     }
 
     #[test]
+    fn position_of_inverts_at_for_many_sizes_and_seeds() {
+        for &n in SIZES {
+            for &seed in SEEDS {
+                let p = Permutation::new(n, seed);
+                for pos in 0..n {
+                    assert_eq!(p.position_of(p.at(pos)), Some(pos), "n={n} seed={seed}");
+                }
+                assert_eq!(p.position_of(n), None);
+                assert_eq!(p.position_of(u64::MAX), None);
+            }
+        }
+    }
+
+    #[test]
+    fn position_of_round_trips_in_large_domains() {
+        // A /16 x all ports, an IPv6 /96 x 1 port, and the largest space scanned.
+        for &n in &[1u64 << 32, (1 << 32) - 65536, 1 << 48, (1 << 47) + 12345] {
+            let p = Permutation::new(n, 0x5eed);
+            let mut state = n;
+            for _ in 0..2000 {
+                let pos = splitmix64(&mut state) % n;
+                let idx = p.at(pos);
+                assert_eq!(p.position_of(idx), Some(pos), "n={n} pos={pos}");
+                assert_eq!(p.at(p.position_of(pos).unwrap()), pos, "n={n} idx={pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn feistel_inverse_undoes_one_pass() {
+        let p = Permutation::new(1000, 9);
+        for x in 0..1024 {
+            assert_eq!(p.feistel_inverse(p.feistel(x)), x);
+        }
+    }
+
+    #[test]
     fn out_of_range_position_does_not_panic() {
         assert_eq!(Permutation::new(0, 1).at(5), 0);
         assert!(Permutation::new(10, 1).at(12345) < 10);
@@ -318,8 +408,10 @@ mod tests {
                     let part = s.split(t, threads);
                     assert_eq!(part.positions().count() as u64, part.len());
                     shard_len += part.len();
-                    for pos in part.positions() {
+                    for (k, pos) in part.positions().enumerate() {
                         assert!(pos < n);
+                        assert_eq!(part.index_of(pos), Some(k as u64));
+                        assert_eq!(s.position(s.index_of(pos).unwrap()), pos);
                         seen[pos as usize] += 1;
                     }
                 }
@@ -336,5 +428,11 @@ mod tests {
         assert_eq!(Slice::of(10, 0, 0).len(), 10);
         assert_eq!(Slice::all(10).split(0, 0).len(), 10);
         assert!(Slice::of(3, 5, 8).is_empty());
+        let s = Slice::of(10, 1, 3);
+        assert_eq!(s.index_of(0), None);
+        assert_eq!(s.index_of(2), None);
+        assert_eq!(s.index_of(10), None);
+        assert_eq!(s.index_of(7), Some(2));
+        assert_eq!(Slice::of(10, 0, 0).index_of(9), Some(9));
     }
 }

@@ -106,12 +106,15 @@ impl Saver {
         if !last && self.last.as_ref() == Some(&now) {
             return; // nothing new since the last one
         }
+        // The file stores them ascending, as gaps; the tracker yields them in walk order.
+        let mut answered: Vec<u64> = written.answered().collect();
+        answered.sort_unstable();
         let st = ResumeState {
             fingerprint: self.fingerprint,
             scan: self.spec.clone(),
             at: at.clone(),
             output_len: len,
-            answered: written.answered().collect(),
+            answered,
         };
         match write_atomic(&self.path, &resume::encode(&st)) {
             Ok(()) => self.last = Some(now),

@@ -175,31 +175,20 @@ pub fn pair_space(
     if let Some(line) = reserved::skipped_line(&skipped, reserved) {
         say!("synprobe: {line}");
     }
-    let space = PairSpace::new(targets, ports)?;
-    fits_in_memory(space.len(), crate::io::mem_available())?;
-    Ok(space)
+    // No memory check by the size of the space: what a scan remembers per pair follows
+    // its answers (engine/tracker.rs), not the number of pairs.
+    Ok(PairSpace::new(targets, ports)?)
 }
 
-/// The scan keeps one bit per pair (which have answered). Refused when that bitmap would
-/// take more than half of the memory the kernel says is available: the allocation would
-/// fail, or the OOM killer end the scan half-way.
-fn fits_in_memory(pairs: u64, available: Option<u64>) -> Result<(), CliError> {
-    fits_with(pairs, 0, available)
-}
-
-/// The same, with `extra` bytes besides the bitmap (the on-link targets' neighbour table).
-fn fits_with(pairs: u64, extra: u64, available: Option<u64>) -> Result<(), CliError> {
-    let need = pairs.div_ceil(8).saturating_add(extra);
+/// On-link targets' neighbour table (12 bytes a target, allocated up front) must fit in
+/// half of the memory the kernel says is available: the allocation would fail, or the OOM
+/// killer end the scan half-way.
+fn neighbours_fit(targets: u64, bytes: u64, available: Option<u64>) -> Result<(), CliError> {
     match available {
-        Some(avail) if need > avail / 2 => Err(CliError::Input(format!(
-            "{pairs} pairs need {} MiB for their answer bitmap (one bit each){}, more than half of the {} MiB this machine has available; \
-             narrow the targets or ports, or scan them in parts",
-            need >> 20,
-            if extra > 0 {
-                " and their on-link neighbours (12 bytes each)"
-            } else {
-                ""
-            },
+        Some(avail) if bytes > avail / 2 => Err(CliError::Input(format!(
+            "{targets} on-link targets need {} MiB for their neighbour table (12 bytes each), more than half of the {} MiB this machine has available; \
+             narrow the targets, or scan them in parts",
+            bytes >> 20,
             avail >> 20
         ))),
         _ => Ok(()),
@@ -223,8 +212,8 @@ fn routes_for(plan: &net::NetPlan, space: &PairSpace) -> Result<net::Routes, Cli
         .on_link(space.targets.len())
         .map(|r| r.end - r.start)
         .sum();
-    fits_with(
-        space.len(),
+    neighbours_fit(
+        on_link,
         crate::engine::Neighbours::bytes_for(on_link),
         crate::io::mem_available(),
     )?;
@@ -577,18 +566,29 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_bitmap_must_fit_in_half_the_available_memory() {
+    fn the_neighbour_table_must_fit_in_half_the_available_memory() {
         const GIB: u64 = 1 << 30;
-        // 2^33 pairs = 1 GiB of bits.
-        assert!(fits_in_memory(1 << 33, Some(2 * GIB)).is_ok());
-        let err = fits_in_memory((1 << 33) + 8, Some(2 * GIB)).unwrap_err();
+        assert!(neighbours_fit(1 << 26, GIB, Some(2 * GIB)).is_ok());
+        let err = neighbours_fit(1 << 26, GIB + 1, Some(2 * GIB)).unwrap_err();
         assert!(
             matches!(&err, CliError::Input(m) if m.contains("1024 MiB") && m.contains("2048 MiB")),
             "{err}"
         );
-        // The whole IPv4 space x all ports: 32 TiB of bits.
-        assert!(fits_in_memory(1 << 48, Some(24 * GIB)).is_err());
         // Unknown memory: no guess, no refusal.
-        assert!(fits_in_memory(1 << 48, None).is_ok());
+        assert!(neighbours_fit(1 << 32, 48 * GIB, None).is_ok());
+    }
+
+    #[test]
+    fn big_spaces_are_not_refused_for_their_size() {
+        // A /16 x all ports and an IPv6 /96 x 1 port (refused on a small machine before,
+        // for a bitmap of 512 MiB), and 2^40 pairs: nothing in a scan grows with the space.
+        for (t, p, n) in [
+            ("198.18.0.0/16", "-", 65536 * 65535),
+            ("2001:db8::/96", "80", 1 << 32),
+            ("2001:db8::/104", "-", (1 << 24) * 65535),
+        ] {
+            let space = pair_space(&[t.to_string()], p, &[], None, Reserved::Guard).expect(t);
+            assert_eq!(space.len(), n, "{t}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The probe engine: one receiver thread, N sender threads over disjoint slices of a keyed
-//! permutation, a one-bit-per-pair tracker, and a driver that runs rounds and waits.
+//! permutation, a tracker of the answered pairs (compressed, keyed by position in the walk),
+//! and a driver that runs rounds and waits.
 //! `scan`, `check` and `bench` are drivers of this same engine; they differ only in the
 //! schedule and in the sink results go to. `watch` (`watch.rs`) drives it continuously: the
 //! same receiver and send path, fed the pairs a health schedule says are due.
 
 mod aside;
+mod chunk;
 mod clock;
 mod neighbours;
 mod net;

@@ -173,7 +173,11 @@ impl RxTask<'_> {
         {
             self.count(&self.counters.rsts);
         }
-        if self.tracker.test_and_set(idx) {
+        // Not a pair of this shard's slice: proves nothing here (and is never reported).
+        let Some(key) = self.tracker.key_of(idx) else {
+            return self.count(&self.counters.ignored);
+        };
+        if self.tracker.test_and_set_key(key) {
             return self.count(&self.counters.duplicates);
         }
         self.count(&self.counters.matched);
@@ -182,7 +186,7 @@ impl RxTask<'_> {
             port: r.target_port,
             reason,
             ttl: Some(r.ttl),
-            rtt: self.rtt(&r, idx, meta.ns),
+            rtt: self.rtt(&r, key, meta.ns),
         });
     }
 
@@ -213,13 +217,13 @@ impl RxTask<'_> {
         }
     }
 
-    /// The round-trip time: the send time kept for small scans (microseconds), else the
-    /// echoed TCP timestamp (milliseconds, as a Linux client's).
-    fn rtt(&self, r: &Reply, idx: u64, rx_ns: u64) -> Option<Duration> {
+    /// The round-trip time: the send time kept for the latest probes (microseconds), else
+    /// the echoed TCP timestamp (milliseconds, as a Linux client's).
+    fn rtt(&self, r: &Reply, key: u64, rx_ns: u64) -> Option<Duration> {
         let plausible = |us: &u32| *us < MAX_RTT_US;
         let kept = self
             .times
-            .since(idx, (rx_ns / 1000) as u32)
+            .since(key, (rx_ns / 1000) as u32)
             .filter(plausible);
         let echoed = || {
             let ms = self.clock.tsval_at(rx_ns).wrapping_sub(r.tsecr?);

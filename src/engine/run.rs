@@ -194,10 +194,13 @@ pub fn run_resumable<N: Network>(
     let my_slice = Slice::of(pairs_total, cfg.shard.0, cfg.shard.1);
     let slice_len = my_slice.len();
     let my_pairs = cfg.only.as_ref().map_or(slice_len, |o| o.len() as u64);
-    let tracker = Tracker::new(pairs_total);
+    // Keyed by position within this shard's slice: memory follows the answers and the
+    // walk, not the pair space (`tracker.rs`).
+    let tracker = Tracker::for_walk(&perm, my_slice);
     // The pairs whose verdict the sink has taken (the tracker runs ahead of it: a verdict
-    // is marked when it is made, then travels to this thread).
-    let written = Tracker::new(pairs_total);
+    // is marked when it is made, then travels to this thread). Keyed alike, for the same
+    // reason.
+    let written = Tracker::for_walk(&perm, my_slice);
     for &a in hooks.answered {
         tracker.test_and_set(a);
         written.test_and_set(a);
@@ -232,7 +235,7 @@ pub fn run_resumable<N: Network>(
     let mut settle = Settle::new(from, hooks.settle.as_nanos() as u64);
     // Ends the waits at once (a dead receiver, a reader gone); an interrupt does not.
     let halt = AtomicBool::new(false);
-    let times = SendTimes::new(pairs_total);
+    let times = SendTimes::new(tracker.len());
     let neighbours = Neighbours::new(
         cfg.paths.on_link(cfg.space.targets.len()),
         retries_of(cfg).saturating_add(1).min(15) as u8,
@@ -414,9 +417,9 @@ pub fn run_resumable<N: Network>(
         (hooks.save)(&position(), &written, true);
     }
     if !interrupted && !output_closed && matches!(cfg.schedule, Schedule::Rounds { .. }) {
-        for k in 0..slice_len {
-            let idx = perm.at(my_slice.position(k));
-            if !tracker.is_set(idx) && cfg.wants(idx) {
+        for key in tracker.unanswered_keys() {
+            let idx = tracker.pair_of(key);
+            if cfg.wants(idx) {
                 let (ip, port) = cfg.space.pair(idx);
                 let r = ProbeResult {
                     ip,

@@ -66,11 +66,19 @@ impl Pairs<'_> {
         matches!(self, Pairs::Slice(_))
     }
 
-    /// The `k`-th pair index of the walk (`k < len`).
-    fn at(&self, perm: &Permutation, k: u64) -> u64 {
+    /// The `k`-th pair index of the walk (`k < len`), and its key in `tracker` (a slice
+    /// knows the position, so no inverse permutation is needed).
+    fn at(&self, perm: &Permutation, tracker: &Tracker, k: u64) -> (u64, Option<u64>) {
         match self {
-            Pairs::Slice(s) => perm.at(s.position(k)),
-            Pairs::List(l) => l[k as usize],
+            Pairs::Slice(s) => {
+                let pos = s.position(k);
+                let idx = perm.at(pos);
+                (idx, tracker.key_at(pos, idx))
+            }
+            Pairs::List(l) => {
+                let idx = l[k as usize];
+                (idx, tracker.key_of(idx))
+            }
         }
     }
 }
@@ -165,6 +173,8 @@ pub fn send_walk(
         syns: vec![0; txs.len()],
     };
     let mut aside = Aside::default();
+    // Retry rounds read answers from a copy of the span being walked, not under the lock.
+    let mut answered = sh.tracker.reader();
     // The rate counts the walk's steps: a pair's SYN, or, for an on-link target whose MAC is
     // not known yet, its request (or its wait for one already out). A pair set aside was
     // paid for when the walk reached it, so its SYN goes out when the answer is in, free:
@@ -228,16 +238,17 @@ pub fn send_walk(
         while tries < 4 * BATCH {
             tries += 1;
             // Set-aside pairs that are due first, then the walk.
-            let (idx, step, level, new) = if let Some((idx, step, level)) = aside.pop_due(now) {
-                (idx, step, level, false)
+            let (idx, key, step, level, new) = if let Some((idx, step, level)) = aside.pop_due(now)
+            {
+                (idx, sh.tracker.key_of(idx), step, level, false)
             } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
-                let idx = job.pairs.at(sh.perm, k % n);
+                let (idx, key) = job.pairs.at(sh.perm, sh.tracker, k % n);
                 k += 1;
-                (idx, k - 1, 0, true)
+                (idx, key, k - 1, 0, true)
             } else {
                 break;
             };
-            if (job.skip_answered && sh.tracker.is_set(idx))
+            if (job.skip_answered && key.is_some_and(|key| answered.is_set_key(key)))
                 || (job.pairs.filtered() && !sh.cfg.wants(idx))
             {
                 continue;
@@ -300,7 +311,9 @@ pub fn send_walk(
             });
             out.syns[l] += 1;
             syns += 1;
-            sh.times.record(idx, now_us);
+            if let Some(key) = key {
+                sh.times.record(key, now_us);
+            }
             if out.frames[l].is_full() {
                 sent += out.flush(l, &mut txs[l])?;
             }

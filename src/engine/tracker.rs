@@ -1,58 +1,281 @@
-//! Which pairs have been answered: one bit per pair, shared by the receiver (which sets it)
-//! and the senders (which skip answered pairs on retry rounds). One bit per pair is the
-//! whole per-pair memory of a scan.
+//! Which pairs have answered: shared by the receiver (which marks them), the senders (which
+//! skip answered pairs on retry rounds) and the driver (which reports the silent ones).
+//!
+//! A scan's pairs are keyed by their position in this shard's slice of the permutation, not
+//! by pair index: the senders walk positions in order, so the answered set is a sequence of
+//! empty or dense runs, which `Chunk` stores in a few bytes per 2^16 positions. Memory then
+//! follows the answers and the spans replies are landing in, not the size of the pair space
+//! (a /16 x all ports, 2^32 pairs, took a 512 MiB bitmap before), and a shard's ledger
+//! spans only its slice. A reply's position comes from the permutation's inverse.
+//!
+//! `watch` and tests key by pair index (`Tracker::new`): the same structure, small spaces.
+//!
+//! Concurrency: one mutex over the spans. The receiver takes it once per matched reply
+//! (uncontended: the senders do not take it per pair); a sender on a retry round copies the
+//! bitmap of the span it is walking once (`Reader`) and reads its copy, so 2^16 / threads
+//! steps cost one lock. An answer landing in a span after a sender copied it costs at most
+//! one extra probe, whose reply then counts as a duplicate.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::chunk::{Bits, Chunk, SPAN, SPAN_BITS, empty_bits};
+use crate::permute::{Permutation, Slice};
+
+/// How pairs map to keys `0..len`.
+#[derive(Clone, Debug)]
+enum Keys {
+    /// Key = pair index.
+    Pairs,
+    /// Key = `k` of the pair's position in `slice` of `perm`.
+    Walk { perm: Permutation, slice: Slice },
+}
 
 pub struct Tracker {
-    words: Vec<AtomicU64>,
+    keys: Keys,
+    len: u64,
+    /// Spans with at least one answer, by span number (key >> SPAN_BITS).
+    spans: Mutex<BTreeMap<u64, Chunk>>,
 }
 
 impl Tracker {
+    /// Keyed by pair index, for `pairs` pairs (watch, tests).
     pub fn new(pairs: u64) -> Self {
-        let n = pairs.div_ceil(64) as usize;
         Tracker {
-            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            keys: Keys::Pairs,
+            len: pairs,
+            spans: Mutex::default(),
         }
     }
 
-    /// Mark `idx` answered; returns true if it already was.
-    pub fn test_and_set(&self, idx: u64) -> bool {
-        let bit = 1u64 << (idx % 64);
-        match self.words.get((idx / 64) as usize) {
-            Some(w) => w.fetch_or(bit, Ordering::Relaxed) & bit != 0,
-            None => true,
+    /// Keyed by position within `slice` of `perm`: the pairs a scan's shard walks.
+    pub fn for_walk(perm: &Permutation, slice: Slice) -> Self {
+        Tracker {
+            len: slice.len(),
+            keys: Keys::Walk {
+                perm: perm.clone(),
+                slice,
+            },
+            spans: Mutex::default(),
         }
+    }
+
+    /// How many keys (pairs this tracker covers).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The key of pair `idx`, if this tracker covers it (a scan's shard covers its slice
+    /// only). For a walk, one inverse permutation.
+    #[inline]
+    pub fn key_of(&self, idx: u64) -> Option<u64> {
+        match &self.keys {
+            Keys::Pairs => (idx < self.len).then_some(idx),
+            Keys::Walk { perm, slice } => slice.index_of(perm.position_of(idx)?),
+        }
+    }
+
+    /// The key of permutation position `pos` (a sender knows where it walks, so it needs no
+    /// inverse); for a tracker keyed by pair index, `idx` is the key.
+    #[inline]
+    pub fn key_at(&self, pos: u64, idx: u64) -> Option<u64> {
+        match &self.keys {
+            Keys::Pairs => (idx < self.len).then_some(idx),
+            Keys::Walk { slice, .. } => slice.index_of(pos),
+        }
+    }
+
+    /// The pair index of `key` (`key < len`).
+    pub fn pair_of(&self, key: u64) -> u64 {
+        match &self.keys {
+            Keys::Pairs => key,
+            Keys::Walk { perm, slice } => perm.at(slice.position(key)),
+        }
+    }
+
+    fn split(key: u64) -> (u64, u16) {
+        (key >> SPAN_BITS, (key & (SPAN - 1)) as u16)
+    }
+
+    fn spans(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Chunk>> {
+        // A panicking holder left no half-made change that matters more than the run.
+        self.spans.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mark `key` answered; returns true if it already was, or is not ours.
+    pub fn test_and_set_key(&self, key: u64) -> bool {
+        if key >= self.len {
+            return true;
+        }
+        let (span, i) = Self::split(key);
+        self.spans().entry(span).or_default().insert(i)
+    }
+
+    pub fn is_set_key(&self, key: u64) -> bool {
+        let (span, i) = Self::split(key);
+        key < self.len && self.spans().get(&span).is_some_and(|c| c.contains(i))
+    }
+
+    pub fn clear_key(&self, key: u64) {
+        let (span, i) = Self::split(key);
+        let mut spans = self.spans();
+        if let Some(c) = spans.get_mut(&span) {
+            c.remove(i);
+            if c.is_empty() {
+                spans.remove(&span);
+            }
+        }
+    }
+
+    /// Mark pair `idx` answered; returns true if it already was. A pair outside this
+    /// tracker counts as answered, so a forged index never reaches a sink.
+    pub fn test_and_set(&self, idx: u64) -> bool {
+        self.key_of(idx).is_none_or(|k| self.test_and_set_key(k))
     }
 
     /// Forget that `idx` answered, so the answer to its next probe counts as a match, not a
     /// duplicate (`watch` checks the same pair again every interval).
     pub fn clear(&self, idx: u64) {
-        if let Some(w) = self.words.get((idx / 64) as usize) {
-            w.fetch_and(!(1u64 << (idx % 64)), Ordering::Relaxed);
+        if let Some(k) = self.key_of(idx) {
+            self.clear_key(k);
         }
     }
 
-    /// The set pair indices, ascending (what a resume file records).
-    pub fn answered(&self) -> impl Iterator<Item = u64> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, w)| {
-            let mut bits = w.load(Ordering::Relaxed);
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let b = bits.trailing_zeros();
-                bits &= bits - 1;
-                Some(i as u64 * 64 + u64::from(b))
-            })
-        })
+    pub fn is_set(&self, idx: u64) -> bool {
+        self.key_of(idx).is_some_and(|k| self.is_set_key(k))
     }
 
-    pub fn is_set(&self, idx: u64) -> bool {
-        let bit = 1u64 << (idx % 64);
-        self.words
-            .get((idx / 64) as usize)
-            .is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0)
+    /// How many keys are answered.
+    pub fn count(&self) -> u64 {
+        self.spans().values().map(Chunk::count).sum()
+    }
+
+    /// Heap bytes the answered set takes (spans and their map entries, roughly).
+    pub fn heap_bytes(&self) -> usize {
+        let spans = self.spans();
+        spans.values().map(Chunk::heap_bytes).sum::<usize>()
+            + spans.len() * (std::mem::size_of::<(u64, Chunk)>() + 8)
+    }
+
+    /// A reader that copies one span at a time (for a sender's retry round).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            tracker: self,
+            span: None,
+            bits: None,
+        }
+    }
+
+    /// Copy span `span`'s bitmap into `out`.
+    fn copy_span(&self, span: u64, out: &mut Bits) {
+        match self.spans().get(&span) {
+            Some(c) => c.copy_bits(out),
+            None => out.fill(0),
+        }
+    }
+
+    /// The keys whose answered bit is `set`, in order, one span copied at a time (the lock
+    /// is not held while the caller works).
+    pub fn keys(&self, set: bool) -> KeyIter<'_> {
+        KeyIter {
+            tracker: self,
+            set,
+            next_span: 0,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// Keys never answered, in order (the silent pairs at the end of a scan).
+    pub fn unanswered_keys(&self) -> KeyIter<'_> {
+        self.keys(false)
+    }
+
+    /// The pair indices answered, in key order (for a scan: permutation order).
+    pub fn answered(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys(true).map(|k| self.pair_of(k))
+    }
+}
+
+/// Reads answered bits from a copy of the span last asked about.
+pub struct Reader<'a> {
+    tracker: &'a Tracker,
+    span: Option<u64>,
+    /// Allocated at the first read: a watch's send jobs never read.
+    bits: Option<Box<Bits>>,
+}
+
+impl Reader<'_> {
+    /// Whether `key` had answered when its span was copied (copied now if it is not the
+    /// span read last).
+    #[inline]
+    pub fn is_set_key(&mut self, key: u64) -> bool {
+        if key >= self.tracker.len {
+            return false;
+        }
+        let (span, i) = Tracker::split(key);
+        let bits = self.bits.get_or_insert_with(empty_bits);
+        if self.span != Some(span) {
+            self.tracker.copy_span(span, bits);
+            self.span = Some(span);
+        }
+        bits[usize::from(i) / 64] & (1 << (i % 64)) != 0
+    }
+}
+
+/// Iterator over keys answered (or not), span by span.
+pub struct KeyIter<'a> {
+    tracker: &'a Tracker,
+    set: bool,
+    next_span: u64,
+    buf: Vec<u64>,
+    at: usize,
+}
+
+impl Iterator for KeyIter<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        loop {
+            if let Some(&k) = self.buf.get(self.at) {
+                self.at += 1;
+                return Some(k);
+            }
+            let len = self.tracker.len;
+            let first = self.next_span.checked_mul(SPAN)?;
+            if first >= len {
+                return None;
+            }
+            // Answered keys: jump to the next span that has any. Silent keys: every span.
+            let span = if self.set {
+                let spans = self.tracker.spans();
+                *spans.range(self.next_span..).next()?.0
+            } else {
+                self.next_span
+            };
+            let mut bits = empty_bits();
+            self.tracker.copy_span(span, &mut bits);
+            let base = span << SPAN_BITS;
+            let end = (len - base).min(SPAN);
+            self.buf.clear();
+            self.at = 0;
+            for (w, &word) in bits.iter().enumerate() {
+                let mut x = if self.set { word } else { !word };
+                while x != 0 {
+                    let off = (w * 64) as u64 + u64::from(x.trailing_zeros());
+                    if off >= end {
+                        break;
+                    }
+                    self.buf.push(base + off);
+                    x &= x - 1;
+                }
+            }
+            self.next_span = span + 1;
+        }
     }
 }
 
@@ -70,6 +293,7 @@ mod tests {
         assert!(!t.is_set(128));
         // Out of range counts as already answered so a forged index never reaches a sink.
         assert!(t.test_and_set(1000));
+        assert_eq!(t.answered().collect::<Vec<_>>(), vec![129]);
     }
 
     #[test]
@@ -82,6 +306,115 @@ mod tests {
         assert!(t.is_set(65));
         assert!(!t.test_and_set(64), "the next answer is a match");
         t.clear(1000); // out of range: nothing to clear, no panic
+        t.clear(64);
+        t.clear(65);
+        assert_eq!(t.count(), 0);
+        assert_eq!(t.heap_bytes(), 0, "an emptied span is dropped");
+    }
+
+    #[test]
+    fn a_walk_keys_pairs_by_position_in_its_slice() {
+        let n = 100_003;
+        let perm = Permutation::new(n, 5);
+        let slice = Slice::of(n, 1, 3);
+        let t = Tracker::for_walk(&perm, slice);
+        assert_eq!(t.len(), slice.len());
+        let mut mine = 0;
+        for pos in 0..n {
+            let idx = perm.at(pos);
+            match slice.index_of(pos) {
+                Some(k) => {
+                    mine += 1;
+                    assert_eq!(t.key_of(idx), Some(k));
+                    assert_eq!(t.key_at(pos, idx), Some(k));
+                    assert_eq!(t.pair_of(k), idx);
+                }
+                None => {
+                    // Another shard's pair: not ours, never reported.
+                    assert_eq!(t.key_of(idx), None);
+                    assert!(t.test_and_set(idx));
+                }
+            }
+        }
+        assert_eq!(mine, slice.len());
+        assert_eq!(t.count(), 0);
+    }
+
+    #[test]
+    fn answered_and_unanswered_partition_the_keys() {
+        let n = 3 * SPAN + 777;
+        let perm = Permutation::new(n, 1);
+        let t = Tracker::for_walk(&perm, Slice::all(n));
+        let answered: Vec<u64> = (0..n).filter(|k| k % 5 == 0 || *k > 2 * SPAN).collect();
+        for &k in &answered {
+            assert!(!t.test_and_set(t.pair_of(k)));
+        }
+        assert_eq!(t.keys(true).collect::<Vec<_>>(), answered);
+        let silent: Vec<u64> = t.unanswered_keys().collect();
+        assert_eq!(silent.len() as u64 + answered.len() as u64, n);
+        assert!(silent.iter().all(|&k| !t.is_set_key(k) && k < n));
+        let pairs: Vec<u64> = t.answered().collect();
+        assert_eq!(
+            pairs,
+            answered.iter().map(|&k| perm.at(k)).collect::<Vec<_>>()
+        );
+        // A reader agrees with the tracker, span copy or not.
+        let mut r = t.reader();
+        for k in (0..n).step_by(97) {
+            assert_eq!(r.is_set_key(k), t.is_set_key(k), "key {k}");
+        }
+        assert!(!r.is_set_key(n));
+    }
+
+    #[test]
+    fn a_big_sweep_answered_in_order_stays_small() {
+        // 2^22 positions, every one answered, in order: all spans end up empty lists of
+        // silent positions, a few bytes each (a bitmap would be 512 KiB).
+        let n = 1u64 << 22;
+        let t = Tracker::new(n);
+        for k in 0..n {
+            t.test_and_set_key(k);
+        }
+        assert_eq!(t.count(), n);
+        assert!(t.heap_bytes() < 8 << 10, "{} bytes", t.heap_bytes());
+        assert_eq!(t.unanswered_keys().next(), None);
+        // Nobody answers: nothing is kept, and every key is reported silent.
+        let quiet = Tracker::new(3 * SPAN + 5);
+        assert_eq!(quiet.heap_bytes(), 0);
+        assert_eq!(quiet.unanswered_keys().count() as u64, 3 * SPAN + 5);
+        assert_eq!(quiet.answered().count(), 0);
+    }
+
+    #[test]
+    fn a_shard_holds_a_quarter_of_the_whole() {
+        // The same answers (a third of the pairs, scattered in position space: bitmaps),
+        // kept by the whole scan and by shard 1 of 4.
+        let n = 1u64 << 20;
+        let perm = Permutation::new(n, 3);
+        let whole = Tracker::for_walk(&perm, Slice::all(n));
+        let shard = Tracker::for_walk(&perm, Slice::of(n, 1, 4));
+        for idx in (0..n).filter(|i| i % 3 == 0) {
+            whole.test_and_set(idx);
+            shard.test_and_set(idx);
+        }
+        assert_eq!(whole.count(), n.div_ceil(3));
+        let (w, s) = (whole.heap_bytes(), shard.heap_bytes());
+        assert!(
+            s * 4 <= w + w / 16 && s * 4 >= w - w / 16,
+            "whole {w}, shard {s}"
+        );
+    }
+
+    #[test]
+    fn huge_spaces_cost_nothing_up_front() {
+        // An IPv6 /96 x 1 port, and the largest space a scan takes.
+        for n in [1u64 << 32, 1 << 48] {
+            let t = Tracker::new(n);
+            assert!(!t.test_and_set(n - 1));
+            assert!(t.is_set(n - 1));
+            assert_eq!(t.answered().collect::<Vec<_>>(), vec![n - 1]);
+            assert!(t.heap_bytes() < 1024);
+        }
     }
 
     #[test]
