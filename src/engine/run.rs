@@ -111,14 +111,21 @@ pub fn run(
     progress: &mut Progress,
     stop: &AtomicBool,
 ) -> Result<Summary, EngineError> {
+    on_real_network(cfg, |net| run_on(net, cfg, sink, progress, stop))
+}
+
+/// `f` over the real network of `cfg`'s links, with the SYN-ACK shield held while it runs.
+fn on_real_network<T>(
+    cfg: &EngineConfig,
+    f: impl FnOnce(&PacketNetwork) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
     if !cfg.paths.any_route() {
         return Err(EngineError::Config("no route to any target".into()));
     }
     let _shield = shield(cfg);
-    let net = PacketNetwork {
+    f(&PacketNetwork {
         links: cfg.paths.links(),
-    };
-    run_on(&net, cfg, sink, progress, stop)
+    })
 }
 
 /// What a scan that can be stopped and continued adds to a run.
@@ -168,14 +175,9 @@ pub fn run_real_resumable(
     stop: &AtomicBool,
     hooks: &mut Resumable,
 ) -> Result<Summary, EngineError> {
-    if !cfg.paths.any_route() {
-        return Err(EngineError::Config("no route to any target".into()));
-    }
-    let _shield = shield(cfg);
-    let net = PacketNetwork {
-        links: cfg.paths.links(),
-    };
-    run_resumable(&net, cfg, sink, progress, stop, hooks)
+    on_real_network(cfg, |net| {
+        run_resumable(net, cfg, sink, progress, stop, hooks)
+    })
 }
 
 /// [`run_on`], resumable: see [`Resumable`].

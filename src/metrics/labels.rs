@@ -62,23 +62,7 @@ pub const TRANSITIONS: [(Health, Health); 4] = [
 ];
 
 /// Every reason a check can end with, indexed by [`reason_slot`].
-pub const REASONS: [Reason; 15] = [
-    Reason::SynAck,
-    Reason::Syn,
-    Reason::Rst,
-    Reason::Icmp(Unreachable::Net),
-    Reason::Icmp(Unreachable::Host),
-    Reason::Icmp(Unreachable::Protocol),
-    Reason::Icmp(Unreachable::Port),
-    Reason::Icmp(Unreachable::NetProhibited),
-    Reason::Icmp(Unreachable::HostProhibited),
-    Reason::Icmp(Unreachable::AdminProhibited),
-    Reason::Icmp(Unreachable::BeyondScope),
-    Reason::Icmp(Unreachable::RejectRoute),
-    Reason::NoResponse,
-    Reason::NoRoute,
-    Reason::NoNeighbour,
-];
+pub const REASONS: [Reason; 15] = Reason::ALL;
 
 /// The index of `reason` in [`REASONS`]. Exhaustive on purpose: a new reason does not
 /// compile until it has a counter (the test below checks the two lists agree).
