@@ -76,7 +76,7 @@ bad_input! {
     check_port_zero: ["check", "198.18.0.1:0"] names ["198.18.0.1:0"];
     whole_internet_without_exclude: ["scan", "0.0.0.0/0", "-p", "80"] names ["4294967296", "--exclude"];
     send_threads_over_cap: ["scan", "198.18.0.1", "-p", "80", "--send-threads", "100000"] names ["100000", "at most 64"];
-    pairs_beyond_memory: ["scan", "2001:db8:1::/96", "-p", "-"] names ["answer bitmap", "MiB"];
+    pairs_beyond_the_limit: ["scan", "2001:db8:1::/95", "-p", "-"] names ["2^48"];
     shard_without_seed: ["scan", "198.18.0.0/24", "-p", "80", "--shard", "1/2"] names ["--seed"];
     bad_source_port: ["scan", "198.18.0.1", "-p", "80", "--source-port", "70000"] names ["70000"];
     bad_gateway_mac: ["scan", "198.18.0.1", "-p", "80", "--gateway-mac", "02:00:zz"] names ["02:00:zz"];
