@@ -6,15 +6,19 @@
 # of STEADY_INTERVALS intervals in which nothing changes; then the listener stops and every
 # port-80 target must turn unhealthy within the configured bound (unhealthy threshold x
 # interval + timeout). Prints:
-#   - CPU: the prober's user and system seconds per second over the steady part (on veth,
-#     system time also holds the target's side of every packet: its kernel receives and
-#     answers in the sender's context);
+#   - CPU: the prober's user and system seconds per second over the steady part. On veth
+#     the target's kernel receives and answers each SYN inside the sender's `sendto`, so
+#     its work would be counted as ours. With STEER=1 (the default, on 2 or more CPUs) the
+#     target's side is moved where it is on a real network, off the prober: the prober is
+#     pinned to CPU 0 and the target veth's receive is steered (RPS) to CPU 1, and the
+#     prober's figure holds its own work only (its sends, its receive path, its
+#     teardown). STEER=0 measures the old way, with both sides on the prober's clock;
 #   - peak RSS (VmHWM);
 #   - probes sent per interval against the fleet size, and checks late (from the metrics
 #     endpoint, which is scraped over HTTP as Prometheus would);
 #   - detection latency: from the listener's stop to each unhealthy event, max and median.
 #
-#   scripts/watch-bench.sh [TARGETS] [STEADY_INTERVALS]     (defaults: 100000, 3)
+#   [STEER=0|1] scripts/watch-bench.sh [TARGETS] [STEADY_INTERVALS]   (defaults: 100000, 3)
 #
 # Needs root, the release binary (cargo build --release), ncat and python3.
 set -euo pipefail
@@ -41,6 +45,15 @@ cleanup() {
 }
 trap cleanup EXIT
 "$tb" up "$name"
+
+# STEER: the target's side on CPU 1 (receive packet steering of its veth), the prober on 0.
+steer=${STEER:-1}
+[ "$(nproc)" -ge 2 ] || steer=0
+pin=()
+if [ "$steer" = 1 ]; then
+    "$tb" exec "$name" tgt sh -c "echo 2 > /sys/class/net/$name-t/queues/rx-0/rps_cpus"
+    pin=(taskset -c 0)
+fi
 
 listen() {
     "$tb" exec "$name" tgt setsid ncat -lk -p 80 </dev/null >/dev/null 2>&1 &
@@ -69,11 +82,12 @@ cut -d: -f1 "$work/targets" | uniq >"$work/addrs"
 # Baseline: the same pairs probed once by `scan` at the rate watch sends them (fleet /
 # interval per second): what those packets cost this testbed without watch's bookkeeping.
 base_rate=$((fleet / interval))
-baseline=$(python3 - "$tb" "$name" "$bin" "$work/addrs" "$base_rate" <<'EOF'
+baseline=$(python3 - "$tb" "$name" "$bin" "$work/addrs" "$base_rate" "${pin[@]}" <<'EOF'
 import resource, subprocess, sys, time
-tb, name, binary, addrs, rate = sys.argv[1:]
+tb, name, binary, addrs, rate = sys.argv[1:6]
 t = time.time()
-subprocess.run([tb, "exec", name, "scan", binary, "scan", "@" + addrs, "-p", "80,443",
+pin = sys.argv[6:]
+subprocess.run(pin + [tb, "exec", name, "scan", binary, "scan", "@" + addrs, "-p", "80,443",
                 "--rate", rate, "--retries", "0", "--wait", "500ms", "--no-progress",
                 "-o", "/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                check=True)
@@ -84,7 +98,7 @@ EOF
 )
 
 port=9464
-"$tb" exec "$name" scan "$bin" watch --targets "$work/targets" --interval ${interval}s \
+"${pin[@]}" "$tb" exec "$name" scan "$bin" watch --targets "$work/targets" --interval ${interval}s \
     --timeout ${timeout}s --healthy-threshold $threshold --unhealthy-threshold $threshold \
     --format jsonl --metrics-listen 127.0.0.1:$port >"$work/events" 2>"$work/err" &
 watch_pid=$!
@@ -132,10 +146,10 @@ wait "$watch_pid" || true
 watch_pid=
 
 python3 - "$work/events" "$stop_at" "$t0" "$t1" "${c0// /,}" "${c1// /,}" "$hz" "$s0" "$s1" "$fleet" \
-    "$interval" "$timeout" "$threshold" "$late" "$rss" "$baseline" "$base_rate" <<'EOF'
+    "$interval" "$timeout" "$threshold" "$late" "$rss" "$baseline" "$base_rate" "$steer" <<'EOF'
 import json, sys, datetime, statistics
 (events, stop_at, t0, t1, c0, c1, hz, s0, s1, fleet, interval, timeout, threshold,
- late, rss, baseline, base_rate) = sys.argv[1:]
+ late, rss, baseline, base_rate, steer) = sys.argv[1:]
 stop_at, t0, t1 = float(stop_at), float(t0), float(t1)
 secs = t1 - t0
 (u0, s0_), (u1, s1_) = [tuple(map(int, c.split(","))) for c in (c0, c1)]
@@ -157,8 +171,10 @@ for line in open(events):
         lat.append(ts - stop_at)
 fleet = int(fleet)
 print(f"watch of {fleet} targets at a {interval} s interval, steady part {secs:.1f} s:")
+where = ("the target's side steered to another core" if steer == "1" else
+         "on veth, system time includes the target's side of each packet")
 print(f"  CPU: {cpu * 100:.1f} % of one core ({user * 100:.1f} % user, {system * 100:.1f} % system;"
-      " on veth, system time includes the target's side of each packet)")
+      f" {where})")
 bu, bs, bsecs = baseline.split()
 print(f"  baseline: scan of the same pairs at --rate {base_rate}: {float(bu) + float(bs):.1f} % of one core"
       f" ({bu} % user, {bs} % system, over its {bsecs} s)")

@@ -1,6 +1,7 @@
-//! The checks `watch` has sent and not yet seen answered, each with its deadline: an answer
-//! ends its check, and a check still pending at its deadline ends in silence. Keyed by pair
-//! index; time is the caller's milliseconds, so this is tested without a clock.
+//! The checks `watch` has sent and not yet seen answered, each with its deadline and the
+//! fleet id of its target: an answer ends its check, and a check still pending at its
+//! deadline ends in silence. Keyed by pair index (what an answer names); time is the
+//! caller's milliseconds, so this is tested without a clock.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,24 +13,27 @@ use rustc_hash::FxHashMap;
 
 #[derive(Debug, Default)]
 pub struct Pending {
-    deadline: FxHashMap<u64, u64>,
+    /// Pair index -> (deadline, fleet id).
+    deadline: FxHashMap<u64, (u64, u32)>,
     /// (deadline, pair) in deadline order. An entry whose pair was answered, or started again
     /// with another deadline, is stale: skipped when it surfaces.
     heap: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
 impl Pending {
-    /// A check of `idx` starts, to end by `deadline_ms`. Returns false when one of `idx` was
-    /// still pending: the caller ends that one first (see [`Pending::answer`]).
-    pub fn start(&mut self, idx: u64, deadline_ms: u64) -> bool {
+    /// A check of `idx` (the fleet's target `id`) starts, to end by `deadline_ms`. Returns
+    /// false when one of `idx` was still pending: the caller ends that one first (see
+    /// [`Pending::answer`]).
+    pub fn start(&mut self, idx: u64, id: u32, deadline_ms: u64) -> bool {
         self.heap.push(Reverse((deadline_ms, idx)));
-        self.deadline.insert(idx, deadline_ms).is_none()
+        self.deadline.insert(idx, (deadline_ms, id)).is_none()
     }
 
-    /// An answer for `idx`: true when it ends a pending check, false when none was pending
-    /// (a duplicate, or an answer after the deadline): such an answer counts for nothing.
-    pub fn answer(&mut self, idx: u64) -> bool {
-        self.deadline.remove(&idx).is_some()
+    /// An answer for `idx`: the fleet id of the check it ends, or `None` when none was
+    /// pending (a duplicate, or an answer after the deadline): such an answer counts for
+    /// nothing.
+    pub fn answer(&mut self, idx: u64) -> Option<u32> {
+        self.deadline.remove(&idx).map(|(_, id)| id)
     }
 
     #[cfg(test)]
@@ -37,17 +41,19 @@ impl Pending {
         self.deadline.contains_key(&idx)
     }
 
-    /// The next check whose deadline is at or before `now_ms`; it is no longer pending. Call
-    /// until `None`.
-    pub fn expire(&mut self, now_ms: u64) -> Option<u64> {
+    /// The next check whose deadline is at or before `now_ms`, as (pair index, fleet id); it
+    /// is no longer pending. Call until `None`.
+    pub fn expire(&mut self, now_ms: u64) -> Option<(u64, u32)> {
         while let Some(&Reverse((due, idx))) = self.heap.peek() {
             if due > now_ms {
                 return None;
             }
             self.heap.pop();
-            if self.deadline.get(&idx) == Some(&due) {
+            if let Some(&(d, id)) = self.deadline.get(&idx)
+                && d == due
+            {
                 self.deadline.remove(&idx);
-                return Some(idx);
+                return Some((idx, id));
             }
         }
         None
@@ -56,7 +62,7 @@ impl Pending {
     /// The earliest deadline of a pending check, to sleep until.
     pub fn next_deadline_ms(&mut self) -> Option<u64> {
         while let Some(&Reverse((due, idx))) = self.heap.peek() {
-            if self.deadline.get(&idx) == Some(&due) {
+            if self.deadline.get(&idx).is_some_and(|&(d, _)| d == due) {
                 return Some(due);
             }
             self.heap.pop();
@@ -82,15 +88,19 @@ mod tests {
     #[test]
     fn an_answer_before_the_deadline_ends_the_check() {
         let mut p = Pending::default();
-        assert!(p.start(7, 500));
-        assert!(p.start(8, 600));
+        assert!(p.start(7, 70, 500));
+        assert!(p.start(8, 80, 600));
         assert_eq!(p.next_deadline_ms(), Some(500));
-        assert!(p.answer(7));
-        assert!(!p.answer(7), "a duplicate ends nothing");
+        assert_eq!(p.answer(7), Some(70));
+        assert_eq!(p.answer(7), None, "a duplicate ends nothing");
         assert_eq!(p.next_deadline_ms(), Some(600), "the answered one is gone");
         assert_eq!(p.expire(599), None);
-        assert_eq!(p.expire(600), Some(8));
-        assert!(!p.answer(8), "too late: the check already ended in silence");
+        assert_eq!(p.expire(600), Some((8, 80)));
+        assert_eq!(
+            p.answer(8),
+            None,
+            "too late: the check already ended in silence"
+        );
         assert!(p.is_empty());
         assert_eq!(p.next_deadline_ms(), None);
     }
@@ -99,10 +109,10 @@ mod tests {
     fn silent_checks_expire_in_deadline_order() {
         let mut p = Pending::default();
         for (idx, d) in [(1, 300), (2, 100), (3, 200), (4, 900)] {
-            p.start(idx, d);
+            p.start(idx, idx as u32 + 10, d);
         }
-        let gone: Vec<u64> = std::iter::from_fn(|| p.expire(300)).collect();
-        assert_eq!(gone, vec![2, 3, 1]);
+        let gone: Vec<(u64, u32)> = std::iter::from_fn(|| p.expire(300)).collect();
+        assert_eq!(gone, vec![(2, 12), (3, 13), (1, 11)]);
         assert_eq!(p.len(), 1);
         assert!(p.is_pending(4));
     }
@@ -110,13 +120,16 @@ mod tests {
     #[test]
     fn a_pair_checked_again_keeps_only_its_new_deadline() {
         let mut p = Pending::default();
-        assert!(p.start(5, 100));
-        assert!(p.answer(5));
-        assert!(p.start(5, 1_100), "the earlier check ended: a fresh start");
+        assert!(p.start(5, 1, 100));
+        assert_eq!(p.answer(5), Some(1));
+        assert!(
+            p.start(5, 1, 1_100),
+            "the earlier check ended: a fresh start"
+        );
         assert_eq!(p.expire(100), None, "the old deadline is stale");
         assert_eq!(p.next_deadline_ms(), Some(1_100));
-        assert!(!p.start(5, 2_100), "still pending: the caller is told");
+        assert!(!p.start(5, 1, 2_100), "still pending: the caller is told");
         assert_eq!(p.expire(1_100), None);
-        assert_eq!(p.expire(2_100), Some(5));
+        assert_eq!(p.expire(2_100), Some((5, 1)));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, channel, sync_channel};
 use std::time::Duration;
 
 use super::net::{Network, PacketNetwork, shield};
@@ -20,13 +20,21 @@ use crate::io::RxFilter;
 use crate::permute::Permutation;
 use crate::probe::ProbeResult;
 
-/// The longest the driver sleeps between looks at its flags.
-const TICK: Duration = Duration::from_millis(10);
-/// The shortest sleep between two ticks while nothing is due yet: checks due within it go
-/// out together, in one batch, instead of one kernel call each (a 10,000-target fleet at a
-/// 1 s interval has one due every 0.1 ms). Far below the 10 % of the interval a check may
-/// run after its slot before it counts as late.
-const MIN_TICK: Duration = Duration::from_millis(5);
+/// The driver's tick is this share of the shortest period (interval or fast interval):
+/// checks due within a tick go out together, in one batch, instead of one kernel call each
+/// (a 100,000-target fleet at a 10 s interval has one due every 0.1 ms), and a check runs
+/// at most a tick after its slot, far below the 10 % of the interval at which it is late.
+const TICKS_PER_PERIOD: u64 = 200;
+/// Bounds of the tick: at least this, so a small fleet at a short interval still batches...
+const MIN_TICK_MS: u64 = 5;
+/// ...and at most this, so flags (stop, reload, snapshot) are seen within it.
+const MAX_TICK_MS: u64 = 50;
+
+/// The driver's tick for `config` (see [`TICKS_PER_PERIOD`]).
+fn tick_ms(config: &crate::health::Config) -> u64 {
+    let period = config.interval_ms().min(config.fast_interval_ms());
+    (period / TICKS_PER_PERIOD).clamp(MIN_TICK_MS, MAX_TICK_MS)
+}
 
 /// What the driver polls between ticks (set from signal handlers).
 pub struct WatchControl<'a> {
@@ -80,6 +88,8 @@ struct Driver<'a, 'o> {
     out: &'a mut dyn WatchOutput,
     observer: &'o dyn Observer,
     pending: Pending,
+    /// Fleet id -> pair index, filled as targets first come due.
+    pair_of_id: Vec<Option<u64>>,
 }
 
 impl Driver<'_, '_> {
@@ -88,11 +98,12 @@ impl Driver<'_, '_> {
         SocketAddr::new(ip, port)
     }
 
-    /// Counts one check's result; a transition is printed and reported.
-    fn record(&mut self, idx: u64, check: Check, now_ms: u64) -> std::io::Result<()> {
+    /// Counts one check's result for pair `idx`, the fleet's target `id`; a transition is
+    /// printed and reported.
+    fn record(&mut self, idx: u64, id: u32, check: Check, now_ms: u64) -> std::io::Result<()> {
         let target = self.target_of(idx);
         self.observer.checked(target, &check);
-        if let Some(e) = self.fleet.record(target, check, now_ms) {
+        if let Some(e) = self.fleet.record_id(id, check, now_ms) {
             self.observer.transition(&e);
             self.observer.health(target, e.transition.to);
             self.out.event(&e)?;
@@ -106,8 +117,8 @@ impl Driver<'_, '_> {
             let Some(idx) = self.cfg.space.index(r.ip, r.port) else {
                 continue;
             };
-            if self.pending.answer(idx) {
-                self.record(idx, Check::from(r), now_ms)?;
+            if let Some(id) = self.pending.answer(idx) {
+                self.record(idx, id, Check::from(r), now_ms)?;
             }
         }
         Ok(())
@@ -116,11 +127,24 @@ impl Driver<'_, '_> {
     /// Checks whose deadline passed with no answer: silent, for the reason the engine knows
     /// (no route, no neighbour, or no response).
     fn expire(&mut self, now_ms: u64) -> std::io::Result<()> {
-        while let Some(idx) = self.pending.expire(now_ms) {
+        while let Some((idx, id)) = self.pending.expire(now_ms) {
             let reason = silence(self.cfg, self.neighbours, idx);
-            self.record(idx, Check::fail(reason), now_ms)?;
+            self.record(idx, id, Check::fail(reason), now_ms)?;
         }
         Ok(())
+    }
+
+    /// The pair index of the fleet's target `id` (found once, then kept by id: ids are
+    /// stable while this engine runs, since a reload rebuilds it).
+    fn pair_of(&mut self, id: u32, target: SocketAddr) -> Option<u64> {
+        let i = id as usize;
+        if i >= self.pair_of_id.len() {
+            self.pair_of_id.resize(i + 1, None);
+        }
+        if self.pair_of_id[i].is_none() {
+            self.pair_of_id[i] = self.cfg.space.index(target.ip(), target.port());
+        }
+        self.pair_of_id[i]
     }
 
     /// The pairs due by `now_ms`, each made ready for a fresh check: its answer bit cleared
@@ -130,35 +154,37 @@ impl Driver<'_, '_> {
         let timeout = self.fleet.config().timeout_ms();
         let mut batch = Vec::new();
         while let Some(d) = self.fleet.pop_due(now_ms) {
-            let Some(idx) = self.cfg.space.index(d.target.ip(), d.target.port()) else {
+            let Some(idx) = self.pair_of(d.id, d.target) else {
                 continue; // not in this engine's space: cannot happen, the caller builds both
             };
-            if self.pending.answer(idx) {
+            if let Some(id) = self.pending.answer(idx) {
                 // Still pending from the last slot (the driver ran late): that check ends
                 // now, in silence, before the next one starts.
                 let reason = silence(self.cfg, self.neighbours, idx);
-                self.record(idx, Check::fail(reason), now_ms)?;
+                self.record(idx, id, Check::fail(reason), now_ms)?;
             }
             self.tracker.clear(idx);
             self.neighbours
                 .forget_absent(self.cfg.space.target_index(idx));
-            self.pending.start(idx, now_ms + timeout);
+            self.pending.start(idx, d.id, now_ms + timeout);
             batch.push(idx);
         }
         Ok(batch)
     }
 
-    /// How long to sleep: until the next slot or deadline, at most a tick.
+    /// How long to sleep: until the next slot or deadline, between half a tick and a tick
+    /// (answers wait for the next tick: they are counted in bulk, without a wake-up each).
     fn sleep_for(&mut self, now_ms: u64) -> Duration {
+        let tick = tick_ms(self.fleet.config());
         let next = [self.fleet.next_due_ms(), self.pending.next_deadline_ms()]
             .into_iter()
             .flatten()
             .min();
-        match next {
-            Some(t) if t <= now_ms => Duration::ZERO,
-            Some(t) => Duration::from_millis(t - now_ms).clamp(MIN_TICK, TICK),
-            None => TICK,
-        }
+        Duration::from_millis(match next {
+            Some(t) if t <= now_ms => 0,
+            Some(t) => (t - now_ms).clamp(tick / 2, tick),
+            None => tick,
+        })
     }
 }
 
@@ -230,6 +256,7 @@ pub fn watch_on<N: Network>(
         out,
         observer,
         pending: Pending::default(),
+        pair_of_id: Vec::new(),
     };
 
     std::thread::scope(|s| {
@@ -284,7 +311,6 @@ fn drive(
 ) -> Result<Ended, EngineError> {
     let mut reported_sent = 0;
     let mut reported_late = 0;
-    let mut arrived: Vec<Vec<ProbeResult>> = Vec::new();
     loop {
         if ctl.stop.load(Ordering::Relaxed) {
             return Ok(Ended::Stopped);
@@ -296,8 +322,16 @@ fn drive(
             d.out.snapshot(d.fleet);
         }
         let now = now_ms();
+        // Answers since the last tick; the receiver gone is an error its join reports.
+        let mut arrived = Vec::new();
+        loop {
+            match results.try_recv() {
+                Ok(b) => arrived.push(b),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(Ended::Stopped),
+            }
+        }
         let tick = (|| {
-            arrived.extend(results.try_iter());
             for batch in arrived.drain(..) {
                 d.answers(&batch, now)?;
             }
@@ -325,11 +359,38 @@ fn drive(
             reported_late = d.fleet.late();
             d.observer.late_total(reported_late);
         }
-        match results.recv_timeout(d.sleep_for(now)) {
-            Ok(b) => arrived.push(b),
-            Err(RecvTimeoutError::Timeout) => {}
-            // The receiver ended, which only an error does: its join reports it.
-            Err(RecvTimeoutError::Disconnected) => return Ok(Ended::Stopped),
+        std::thread::sleep(d.sleep_for(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Settings;
+
+    fn config(interval_ms: u64, fast_ms: u64) -> crate::health::Config {
+        Settings {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(fast_ms / 2),
+            fast_interval: Some(Duration::from_millis(fast_ms)),
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+        }
+        .validate()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_tick_is_a_share_of_the_shortest_period_within_bounds() {
+        assert_eq!(tick_ms(&config(1_000, 1_000)), MIN_TICK_MS, "a second: 5 ms");
+        assert_eq!(tick_ms(&config(10_000, 10_000)), 50, "10 s: 50 ms");
+        assert_eq!(tick_ms(&config(30_000, 30_000)), MAX_TICK_MS, "capped");
+        assert_eq!(tick_ms(&config(30_000, 2_000)), 10, "the fast interval counts");
+        assert_eq!(tick_ms(&config(100, 100)), MIN_TICK_MS, "floored");
+        // Far below the lateness allowance (10 % of the interval) at every interval.
+        for s in [1, 2, 5, 10, 30, 60, 300] {
+            let c = config(s * 1_000, s * 1_000);
+            assert!(tick_ms(&c) * 10 <= c.late_after_ms().max(MIN_TICK_MS * 10));
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Due {
     pub target: SocketAddr,
+    /// The target's id while it stays watched: [`Fleet::record_id`] takes it back without
+    /// a lookup by address.
+    pub id: u32,
     pub slot_ms: u64,
     /// Run more than 10 % of the interval after its slot (also counted in [`Fleet::late`]).
     pub late: bool,
@@ -140,6 +143,7 @@ impl Fleet {
             self.schedule.set(slot.id, next);
             return Some(Due {
                 target: w.target,
+                id: slot.id,
                 slot_ms: slot.due_ms,
                 late: slot.late,
             });
@@ -150,7 +154,14 @@ impl Fleet {
     /// longer watched (a reply that outlived a reload).
     pub fn record(&mut self, target: SocketAddr, check: Check, now_ms: u64) -> Option<Event> {
         let id = *self.index.get(&target)?;
-        let w = self.slab[id as usize].as_mut()?;
+        self.record_id(id, check, now_ms)
+    }
+
+    /// [`Fleet::record`] for the target of a [`Due`]'s `id` (the hot path of a large fleet:
+    /// no hashing of the address).
+    pub fn record_id(&mut self, id: u32, check: Check, now_ms: u64) -> Option<Event> {
+        let w = self.slab.get_mut(id as usize)?.as_mut()?;
+        let target = w.target;
         let transition = w.tracker.record(&self.config, check, now_ms);
         if let Some(slot) = w.last_slot_ms {
             // Entering or leaving a transition switches between interval and fast interval.
