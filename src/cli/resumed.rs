@@ -3,6 +3,7 @@
 //! sees a whole one), and the output of a resumed run opened where the checkpoint left it.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use super::CliError;
@@ -80,8 +81,15 @@ pub struct Saver {
     /// Bytes of the output handed to the file so far.
     written_bytes: std::rc::Rc<std::cell::Cell<u64>>,
     last: Option<(Position, u64)>,
+    /// No checkpoint but the last before this: a big set (a lossy scan's runs) takes long
+    /// to write, and the thread that writes it also writes the results.
+    quiet_until: Option<std::time::Instant>,
     warned: bool,
 }
+
+/// A checkpoint that took `d` to write is followed by none for `CHECKPOINT_SHARE` x `d`, so
+/// checkpoints take at most about a tenth of the writing thread's time.
+const CHECKPOINT_SHARE: u32 = 10;
 
 impl Saver {
     pub fn new(
@@ -96,6 +104,7 @@ impl Saver {
             spec,
             written_bytes,
             last: None,
+            quiet_until: None,
             warned: false,
         }
     }
@@ -106,17 +115,24 @@ impl Saver {
         if !last && self.last.as_ref() == Some(&now) {
             return; // nothing new since the last one
         }
-        // The file stores them ascending, as gaps; the tracker yields them in walk order.
-        let mut answered: Vec<u64> = written.answered().collect();
-        answered.sort_unstable();
+        let started = std::time::Instant::now();
+        if !last && self.quiet_until.is_some_and(|q| started < q) {
+            return;
+        }
         let st = ResumeState {
             fingerprint: self.fingerprint,
             scan: self.spec.clone(),
             at: at.clone(),
             output_len: len,
-            answered,
+            runs: Vec::new(), // streamed from `written`
         };
-        match write_atomic(&self.path, &resume::encode(&st)) {
+        let r = write_atomic_with(&self.path, |f| {
+            let mut e = resume::Encoder::new(std::io::BufWriter::with_capacity(1 << 16, f), &st)?;
+            written.for_each_run(|first, n| e.run(first, n))?;
+            e.finish()?.flush()
+        });
+        self.quiet_until = Some(std::time::Instant::now() + started.elapsed() * CHECKPOINT_SHARE);
+        match r {
             Ok(()) => self.last = Some(now),
             Err(e) if !self.warned => {
                 self.warned = true;
@@ -127,10 +143,15 @@ impl Saver {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file beside it and a rename.
-pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+/// Write `path` through a temporary file beside it, filled by `fill`, and a rename.
+pub fn write_atomic_with(
+    path: &str,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp{}", std::process::id());
-    let r = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let r = File::create(&tmp)
+        .and_then(|mut f| fill(&mut f))
+        .and_then(|()| std::fs::rename(&tmp, path));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

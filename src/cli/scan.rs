@@ -317,7 +317,8 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     if let Some(st) = &earlier {
         st.check_fingerprint(fingerprint)
             .and_then(|()| {
-                st.answered_within(space.len())
+                let (i, n) = spec.shard;
+                st.runs_within(crate::permute::Slice::of(space.len(), i, n).len())
                     .then_some(())
                     .ok_or_else(|| "damaged: it names pairs outside the scan".to_string())
             })
@@ -411,7 +412,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     };
     let mut progress = Progress::new(!a.no_progress && std::io::stderr().is_terminal())
         .sharing_screen(output.is_none() && std::io::stdout().is_terminal());
-    let answered = earlier.as_ref().map_or(&[][..], |st| &st.answered[..]);
+    let answered = earlier.as_ref().map_or(&[][..], |st| &st.runs[..]);
     let mut saver = resumed::Saver::new(&resume_path, fingerprint, spec.clone(), count);
     let mut save = |at: &resume::Position, written: &engine::Tracker, last: bool| {
         saver.save(at, written, last)

@@ -132,8 +132,9 @@ fn on_real_network<T>(
 pub struct Resumable<'a> {
     /// Where the rounds start (a resume file's position); `None`: from the beginning.
     pub from: Option<Position>,
-    /// Pairs whose verdict an earlier run wrote: neither probed nor reported again.
-    pub answered: &'a [u64],
+    /// Pairs whose verdict an earlier run wrote, as runs (first, length) of keys of this
+    /// shard's walk (`Tracker::for_walk`): neither probed nor reported again.
+    pub answered: &'a [(u64, u64)],
     /// How long after the senders pass a position a checkpoint may record it: the wait plus
     /// a margin, so every pair before it has had its wait and its answer is written.
     pub settle: Duration,
@@ -203,9 +204,9 @@ pub fn run_resumable<N: Network>(
     // is marked when it is made, then travels to this thread). Keyed alike, for the same
     // reason.
     let written = Tracker::for_walk(&perm, my_slice);
-    for &a in hooks.answered {
-        tracker.test_and_set(a);
-        written.test_and_set(a);
+    for &(first, len) in hooks.answered {
+        tracker.set_run(first, len);
+        written.set_run(first, len);
     }
     let threads = cfg.send_threads.max(1);
     let from = hooks
@@ -219,7 +220,7 @@ pub fn run_resumable<N: Network>(
         positions: from.walked.iter().map(|&k| AtomicU64::new(k)).collect(),
         from: from.clone(),
         resumed,
-        preloaded: hooks.answered.len() as u64,
+        preloaded: written.count(),
     };
     let position = || {
         // Round first: a round's reset positions are stored before its number, so a

@@ -199,6 +199,73 @@ impl Tracker {
     pub fn answered(&self) -> impl Iterator<Item = u64> + '_ {
         self.keys(true).map(|k| self.pair_of(k))
     }
+
+    /// Calls `f(first, len)` for each maximal run of consecutive answered keys, ascending:
+    /// what a resume file stores, so its size (and the time to write it) follows the runs,
+    /// a handful when everyone answered, not the answers. One span is copied at a time; the
+    /// lock is not held while `f` works. Stops at `f`'s first error.
+    pub fn for_each_run<E>(&self, mut f: impl FnMut(u64, u64) -> Result<(), E>) -> Result<(), E> {
+        let mut run: Option<(u64, u64)> = None;
+        let mut extend = |key: u64, n: u64| -> Result<(), E> {
+            match &mut run {
+                Some((first, len)) if *first + *len == key => *len += n,
+                _ => {
+                    if let Some((first, len)) = run.replace((key, n)) {
+                        f(first, len)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut bits = empty_bits();
+        let mut next = 0u64;
+        loop {
+            let Some(span) = self.spans().range(next..).next().map(|(&s, _)| s) else {
+                break;
+            };
+            next = span + 1;
+            self.copy_span(span, &mut bits);
+            let base = span << SPAN_BITS;
+            let mut i = 0u64;
+            while i < SPAN {
+                let word = bits[(i / 64) as usize] >> (i % 64);
+                let left = 64 - i % 64;
+                if word == 0 {
+                    i += left;
+                    continue;
+                }
+                let zeros = u64::from(word.trailing_zeros());
+                if zeros > 0 {
+                    i += zeros;
+                    continue;
+                }
+                let ones = u64::from(word.trailing_ones()).min(left);
+                extend(base + i, ones)?;
+                i += ones;
+            }
+        }
+        drop(extend);
+        match run {
+            Some((first, len)) => f(first, len),
+            None => Ok(()),
+        }
+    }
+
+    /// Mark keys `first..first + len` answered (a resumed scan's runs): whole spans at once.
+    pub fn set_run(&self, first: u64, len: u64) {
+        let end = first.saturating_add(len).min(self.len);
+        let mut k = first;
+        while k < end {
+            let (span, i) = Self::split(k);
+            if i == 0 && end - k >= SPAN {
+                self.spans().insert(span, Chunk::Silent(Vec::new())); // all answered
+                k += SPAN;
+            } else {
+                self.test_and_set_key(k);
+                k += 1;
+            }
+        }
+    }
 }
 
 /// Reads answered bits from a copy of the span last asked about.
@@ -282,6 +349,61 @@ impl Iterator for KeyIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runs(t: &Tracker) -> Vec<(u64, u64)> {
+        let mut v = Vec::new();
+        t.for_each_run(|a, n| {
+            v.push((a, n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn runs_are_maximal_across_words_and_spans_and_set_back_exactly() {
+        let len = 5 * SPAN + 7;
+        let t = Tracker::new(len);
+        assert!(runs(&t).is_empty());
+        // Single keys, a run over a word boundary, one over a span boundary, a whole span,
+        // the very last key.
+        let mut want = vec![
+            (0, 1),
+            (2, 1),
+            (60, 10),
+            (SPAN - 3, 6),
+            (3 * SPAN, SPAN + 1),
+        ];
+        want.push((len - 1, 1));
+        for &(a, n) in &want {
+            for k in a..a + n {
+                t.test_and_set_key(k);
+            }
+        }
+        assert_eq!(runs(&t), want);
+        let u = Tracker::new(len);
+        for &(a, n) in &want {
+            u.set_run(a, n);
+        }
+        assert_eq!(runs(&u), want);
+        assert_eq!(u.count(), t.count());
+        u.set_run(len - 2, 100); // past the end: cut at it
+        assert_eq!(runs(&u).last(), Some(&(len - 2, 2)));
+        // A whole answered space is one run, and a few bytes.
+        let full = Tracker::new(4 * SPAN);
+        full.set_run(0, 4 * SPAN);
+        assert_eq!(runs(&full), vec![(0, 4 * SPAN)]);
+        assert!(full.heap_bytes() < 1024);
+        // The first error stops the walk and comes back.
+        let mut seen = 0;
+        assert_eq!(
+            t.for_each_run(|_, _| {
+                seen += 1;
+                if seen == 2 { Err(seen) } else { Ok(()) }
+            }),
+            Err(2)
+        );
+    }
 
     #[test]
     fn bits_are_set_once() {

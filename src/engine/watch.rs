@@ -382,10 +382,18 @@ mod tests {
 
     #[test]
     fn the_tick_is_a_share_of_the_shortest_period_within_bounds() {
-        assert_eq!(tick_ms(&config(1_000, 1_000)), MIN_TICK_MS, "a second: 5 ms");
+        assert_eq!(
+            tick_ms(&config(1_000, 1_000)),
+            MIN_TICK_MS,
+            "a second: 5 ms"
+        );
         assert_eq!(tick_ms(&config(10_000, 10_000)), 50, "10 s: 50 ms");
         assert_eq!(tick_ms(&config(30_000, 30_000)), MAX_TICK_MS, "capped");
-        assert_eq!(tick_ms(&config(30_000, 2_000)), 10, "the fast interval counts");
+        assert_eq!(
+            tick_ms(&config(30_000, 2_000)),
+            10,
+            "the fast interval counts"
+        );
         assert_eq!(tick_ms(&config(100, 100)), MIN_TICK_MS, "floored");
         // Far below the lateness allowance (10 % of the interval) at every interval.
         for s in [1, 2, 5, 10, 30, 60, 300] {

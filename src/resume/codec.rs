@@ -1,11 +1,15 @@
 //! The resume file's bytes: a magic line, the format version, then the fields as LEB128
-//! varints and length-prefixed strings, the answered pairs as ascending deltas (a few bytes
-//! per answer, whatever the pair space), and a SipHash of everything before it, so a
-//! damaged or cut file is refused rather than half-believed. Decoding is checked: a hostile
-//! file gives an error, never a panic or a huge allocation.
+//! varints and length-prefixed strings, the written pairs as runs of walk positions (each
+//! its length and its gap from the last, ended by a zero length: a few bytes a run,
+//! whatever the pair space, and a handful of runs when everyone answered), and a SipHash of
+//! everything before it, so a damaged or cut file is refused rather than half-believed.
+//! The runs are streamed to the file as the tracker yields them (`Encoder`), so writing a
+//! checkpoint holds no copy of the set. Decoding is checked: a hostile file gives an error,
+//! never a panic or an allocation larger than the file.
 
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
+use std::io::{self, Write};
 use thiserror::Error;
 
 use super::{FORMAT_VERSION, Position, ResumeState, ScanSpec};
@@ -23,8 +27,12 @@ pub enum DecodeError {
     Damaged,
 }
 
+fn hasher() -> SipHasher13 {
+    SipHasher13::new_with_keys(0x6368_6563_6b73_756d, 0x7265_7375_6d65_2d31)
+}
+
 fn checksum(b: &[u8]) -> u64 {
-    let mut h = SipHasher13::new_with_keys(0x6368_6563_6b73_756d, 0x7265_7375_6d65_2d31);
+    let mut h = hasher();
     h.write(b);
     h.finish()
 }
@@ -100,8 +108,67 @@ impl R<'_> {
     }
 }
 
-pub fn encode(s: &ResumeState) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(64 + 3 * s.answered.len()));
+/// Writes a resume file to `out`: the head from a state (whose own runs are not written),
+/// then each run as it comes, then the end and the checksum.
+pub struct Encoder<O: Write> {
+    out: O,
+    hash: SipHasher13,
+    /// End of the last run: the next must start at or after it.
+    end: u64,
+    buf: W,
+}
+
+impl<O: Write> Encoder<O> {
+    pub fn new(out: O, s: &ResumeState) -> io::Result<Self> {
+        let mut e = Encoder {
+            out,
+            hash: hasher(),
+            end: 0,
+            buf: W(Vec::with_capacity(256)),
+        };
+        head(&mut e.buf, s);
+        e.flush_buf()?;
+        Ok(e)
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        self.hash.write(&self.buf.0);
+        self.out.write_all(&self.buf.0)?;
+        self.buf.0.clear();
+        Ok(())
+    }
+
+    /// Keys `first..first + len` have their verdicts written. Runs come ascending and apart.
+    pub fn run(&mut self, first: u64, len: u64) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        if first < self.end {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "resume runs out of order",
+            ));
+        }
+        self.buf.var(len);
+        self.buf.var(first - self.end);
+        self.end = first.saturating_add(len);
+        if self.buf.0.len() >= 4096 {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    /// The end mark and the checksum; returns the writer.
+    pub fn finish(mut self) -> io::Result<O> {
+        self.buf.var(0);
+        self.flush_buf()?;
+        self.out.write_all(&self.hash.finish().to_le_bytes())?;
+        Ok(self.out)
+    }
+}
+
+/// Everything before the runs.
+fn head(w: &mut W, s: &ResumeState) {
     w.0.extend_from_slice(MAGIC);
     w.0.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     let sc = &s.scan;
@@ -132,16 +199,16 @@ pub fn encode(s: &ResumeState) -> Vec<u8> {
         w.var(k);
     }
     w.var(s.output_len);
-    w.var(s.answered.len() as u64);
-    let mut prev = 0u64;
-    for (i, &a) in s.answered.iter().enumerate() {
-        // Ascending: the first as it is, then the gaps.
-        w.var(if i == 0 { a } else { a - prev });
-        prev = a;
+}
+
+/// A whole state's bytes (its runs from `s.runs`).
+pub fn encode(s: &ResumeState) -> Vec<u8> {
+    let mut e = Encoder::new(Vec::new(), s).expect("writing to memory");
+    for &(first, len) in &s.runs {
+        // Runs out of order are the caller's bug; they are skipped rather than written.
+        let _ = e.run(first, len);
     }
-    let sum = checksum(&w.0);
-    w.0.extend_from_slice(&sum.to_le_bytes());
-    w.0
+    e.finish().expect("writing to memory")
 }
 
 fn u64_le(r: &mut R) -> Result<u64, DecodeError> {
@@ -199,20 +266,17 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
     let n = r.count()?;
     let walked = (0..n).map(|_| r.var()).collect::<Result<Vec<_>, _>>()?;
     let output_len = r.var()?;
-    let n = r.count()?;
-    let mut answered = Vec::with_capacity(n);
-    let mut prev = 0u64;
-    for i in 0..n {
-        let d = r.var()?;
-        let a = if i == 0 {
-            d
-        } else if d == 0 {
-            return Err(DecodeError::Damaged); // not ascending
-        } else {
-            prev.checked_add(d).ok_or(DecodeError::Damaged)?
-        };
-        answered.push(a);
-        prev = a;
+    // Each run takes at least two bytes, so the list grows no larger than the file.
+    let mut runs = Vec::new();
+    let mut end = 0u64;
+    loop {
+        let len = r.var()?;
+        if len == 0 {
+            break;
+        }
+        let first = end.checked_add(r.var()?).ok_or(DecodeError::Damaged)?;
+        end = first.checked_add(len).ok_or(DecodeError::Damaged)?;
+        runs.push((first, len));
     }
     if !r.0.is_empty() || shard.1 == 0 || shard.0 >= shard.1 {
         return Err(DecodeError::Damaged);
@@ -236,7 +300,7 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
         },
         at: Position { round, walked },
         output_len,
-        answered,
+        runs,
     })
 }
 
@@ -252,30 +316,46 @@ mod tests {
         assert!(b.starts_with(b"synprobe resume\n"));
         assert_eq!(decode(&b).unwrap(), s);
         let mut empty = sample();
-        empty.answered.clear();
+        empty.runs.clear();
         empty.scan.output = None;
         empty.scan.header = false;
         assert_eq!(decode(&encode(&empty)).unwrap(), empty);
     }
 
     #[test]
-    fn its_size_follows_the_answers_not_the_pair_space() {
+    fn its_size_follows_the_runs_not_the_answers_nor_the_pair_space() {
         let mut s = sample();
-        s.answered = (0..10_000u64).map(|i| i * 3).collect();
+        s.runs = (0..10_000u64).map(|i| (i * 3, 1)).collect();
         let small = encode(&s).len();
-        // The same number of answers spread over a pair space 2^30 times larger.
-        s.answered = (0..10_000u64).map(|i| i << 32).collect();
+        // The same number of runs spread over a pair space 2^30 times larger.
+        s.runs = (0..10_000u64).map(|i| (i << 32, 1)).collect();
         let sparse = encode(&s).len();
-        assert!(small < 10_000 + 200, "{small}");
-        assert!(sparse < 5 * 10_000 + 200, "{sparse}");
+        assert!(small < 2 * 10_000 + 200, "{small}");
+        assert!(sparse < 6 * 10_000 + 200, "{sparse}");
+        // Everyone answered 2^32 pairs: one run.
+        s.runs = vec![(0, 1 << 32)];
+        assert!(encode(&s).len() < 200);
+    }
+
+    #[test]
+    fn streamed_in_pieces_it_is_the_same_file() {
+        // The checksum is fed piece by piece (the head, then 4 KiB of runs at a time).
+        let mut s = sample();
+        s.runs = (0..50_000u64).map(|i| (i * 7, 1 + i % 5)).collect();
+        let b = encode(&s);
+        assert!(b.len() > 3 * 4096);
+        assert_eq!(decode(&b).unwrap(), s);
+        let mut e = Encoder::new(Vec::new(), &s).unwrap();
+        e.run(10, 5).unwrap();
+        assert!(e.run(12, 1).is_err(), "overlapping runs are refused");
     }
 
     #[test]
     fn other_versions_garbage_and_every_cut_are_refused_without_panic() {
         let b = encode(&sample());
-        let mut v2 = b.clone();
-        v2[MAGIC.len()] = 2;
-        assert_eq!(decode(&v2), Err(DecodeError::Version(2)));
+        let mut v1 = b.clone();
+        v1[MAGIC.len()] = 1; // the format before runs
+        assert_eq!(decode(&v1), Err(DecodeError::Version(1)));
         assert_eq!(decode(b"hello"), Err(DecodeError::Magic));
         for cut in 0..b.len() {
             assert!(decode(&b[..cut]).is_err(), "cut at {cut}");

@@ -11,14 +11,14 @@
 mod codec;
 mod settle;
 
-pub use codec::{DecodeError, MAGIC, decode, encode};
+pub use codec::{DecodeError, Encoder, MAGIC, decode, encode};
 pub use settle::Settle;
 
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
 
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The scan a resume file belongs to, as the user gave it (rebuilt on resume).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +79,9 @@ pub struct ResumeState {
     /// Bytes of the output file that hold exactly the verdicts of `answered` (and the
     /// header lines); anything after was written after this state and is cut on resume.
     pub output_len: u64,
-    /// Pair indices with a verdict in the output, ascending.
-    pub answered: Vec<u64>,
+    /// The pairs with a verdict in the output, as runs (first, length) of their positions
+    /// in this shard's walk (the keys of `Tracker::for_walk`), ascending and apart.
+    pub runs: Vec<(u64, u64)>,
 }
 
 /// What identifies a scan: the version, the resolved addresses, ports and seed (the scan id
@@ -206,9 +207,11 @@ impl ResumeState {
         Ok(())
     }
 
-    /// Whether every answered pair lies inside a pair space of `pairs` pairs.
-    pub fn answered_within(&self, pairs: u64) -> bool {
-        self.answered.last().is_none_or(|&l| l < pairs)
+    /// Whether every run lies inside a walk of `keys` positions (the shard's slice).
+    pub fn runs_within(&self, keys: u64) -> bool {
+        self.runs
+            .last()
+            .is_none_or(|&(first, len)| first.saturating_add(len) <= keys)
     }
 }
 
@@ -239,7 +242,7 @@ mod tests {
                 walked: vec![1000, 998],
             },
             output_len: 123_456,
-            answered: vec![0, 1, 2, 1000, 65_535, 1 << 40],
+            runs: vec![(0, 3), (1000, 1), (65_535, 2), (1 << 40, 1)],
         }
     }
 
