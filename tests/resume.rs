@@ -198,14 +198,19 @@ fn interrupted_and_resumed_scans_give_the_uninterrupted_set() {
     std::thread::sleep(Duration::from_millis(1500));
     sigint(&r);
     assert_eq!(finish(r).0, Some(130));
-    let r = start(
-        &tb,
-        &["scan", "--resume", &rf, "--no-progress", "--rate", "50000"],
-    );
+    // Resumed without --rate or --wait: the scan keeps its own, and says so in its file.
+    let r = start(&tb, &["scan", "--resume", &rf, "--no-progress"]);
     std::thread::sleep(Duration::from_millis(1500));
     sigint(&r);
     let (code, _, err) = finish(r);
     assert_eq!(code, Some(130), "second run: {err}");
+    let kept = synprobe::resume::decode(&std::fs::read(&rf).expect("resume file"))
+        .expect("a valid resume file");
+    assert_eq!(
+        (kept.scan.rate.as_str(), kept.scan.wait.as_str()),
+        ("50000", "1s"),
+        "rate and wait kept across a resume"
+    );
     resume_to_end(&tb, &rf);
     assert_eq!(pairs_of(&out), reference, "twice interrupted");
 

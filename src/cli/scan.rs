@@ -66,15 +66,17 @@ pub struct ScanArgs {
         allow_hyphen_values = true
     )]
     pub ports: Option<String>,
-    /// Probes per second over all send threads (suffixes k, M), or max.
-    #[arg(long, value_name = "PPS|max", default_value = "10000")]
-    pub rate: String,
+    /// Probes per second over all send threads (suffixes k, M), or max [default: 10000; a
+    /// resumed scan keeps its own unless given].
+    #[arg(long, value_name = "PPS|max")]
+    pub rate: Option<String>,
     /// Extra rounds for pairs that have not answered yet [default: 1].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
-    /// How long to listen after the last probe of a round (500ms, 2s, 1m).
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub wait: String,
+    /// How long to listen after the last probe of a round (500ms, 2s, 1m) [default: 1s; a
+    /// resumed scan keeps its own unless given].
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
     /// Output format: text, jsonl or csv [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
@@ -241,8 +243,19 @@ fn start_output(f: File, path: &str) -> Result<File, CliError> {
 
 pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     // Everything the user typed is checked before a socket is opened.
-    let rate = values::rate(&a.rate).map_err(CliError::Input)?;
-    let wait = values::duration("--wait", &a.wait).map_err(CliError::Input)?;
+    let earlier = a.resume.as_deref().map(resumed::read).transpose()?;
+    // Rate and wait: as given, else the resumed scan's own (a scan started gently must not
+    // resume at the default), else the defaults.
+    let kept = |given: &Option<String>, of: fn(&resume::ScanSpec) -> &String, default: &str| {
+        given
+            .clone()
+            .or_else(|| earlier.as_ref().map(|st| of(&st.scan).clone()))
+            .unwrap_or_else(|| default.into())
+    };
+    let rate_given = kept(&a.rate, |s| &s.rate, DEFAULT_RATE);
+    let wait_given = kept(&a.wait, |s| &s.wait, DEFAULT_WAIT);
+    let rate = values::rate(&rate_given).map_err(CliError::Input)?;
+    let wait = values::duration("--wait", &wait_given).map_err(CliError::Input)?;
     let max_runtime = a
         .max_runtime
         .as_deref()
@@ -265,7 +278,6 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         (_, true) => Reserved::ExcludeAll,
         _ => Reserved::Guard,
     };
-    let earlier = a.resume.as_deref().map(resumed::read).transpose()?;
     let spec = match &earlier {
         Some(st) => {
             let given = resume::Given {
@@ -286,9 +298,17 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
                     a.resume.as_deref().unwrap_or_default()
                 ))
             })?;
-            st.scan.clone()
+            resume::ScanSpec {
+                rate: rate_given,
+                wait: wait_given,
+                ..st.scan.clone()
+            }
         }
-        None => fresh_spec(&a, exclude, reserved, given_shard, send_threads, rate)?,
+        None => resume::ScanSpec {
+            rate: rate_given,
+            wait: wait_given,
+            ..fresh_spec(&a, exclude, reserved, given_shard, send_threads, rate)?
+        },
     };
     let shard = spec.shard;
     let format = Format::parse(&spec.format).map_err(CliError::Input)?;
@@ -451,6 +471,10 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
 const SETTLE_MARGIN: Duration = Duration::from_millis(500);
 
 /// A new scan's spec, from its flags and their defaults.
+/// `--rate` and `--wait` when neither the command line nor a resume file says.
+const DEFAULT_RATE: &str = "10000";
+const DEFAULT_WAIT: &str = "1s";
+
 fn fresh_spec(
     a: &ScanArgs,
     excludes: Vec<String>,
@@ -485,6 +509,8 @@ fn fresh_spec(
         format,
         output: a.output.clone(),
         header: a.header,
+        rate: DEFAULT_RATE.into(), // the caller's
+        wait: DEFAULT_WAIT.into(),
     })
 }
 

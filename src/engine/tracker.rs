@@ -206,45 +206,47 @@ impl Tracker {
     /// lock is not held while `f` works. Stops at `f`'s first error.
     pub fn for_each_run<E>(&self, mut f: impl FnMut(u64, u64) -> Result<(), E>) -> Result<(), E> {
         let mut run: Option<(u64, u64)> = None;
-        let mut extend = |key: u64, n: u64| -> Result<(), E> {
-            match &mut run {
-                Some((first, len)) if *first + *len == key => *len += n,
-                _ => {
-                    if let Some((first, len)) = run.replace((key, n)) {
-                        f(first, len)?;
+        // The closure borrows `run` and `f` for the walk only.
+        {
+            let mut extend = |key: u64, n: u64| -> Result<(), E> {
+                match &mut run {
+                    Some((first, len)) if *first + *len == key => *len += n,
+                    _ => {
+                        if let Some((first, len)) = run.replace((key, n)) {
+                            f(first, len)?;
+                        }
                     }
                 }
-            }
-            Ok(())
-        };
-        let mut bits = empty_bits();
-        let mut next = 0u64;
-        loop {
-            let Some(span) = self.spans().range(next..).next().map(|(&s, _)| s) else {
-                break;
+                Ok(())
             };
-            next = span + 1;
-            self.copy_span(span, &mut bits);
-            let base = span << SPAN_BITS;
-            let mut i = 0u64;
-            while i < SPAN {
-                let word = bits[(i / 64) as usize] >> (i % 64);
-                let left = 64 - i % 64;
-                if word == 0 {
-                    i += left;
-                    continue;
+            let mut bits = empty_bits();
+            let mut next = 0u64;
+            loop {
+                let Some(span) = self.spans().range(next..).next().map(|(&s, _)| s) else {
+                    break;
+                };
+                next = span + 1;
+                self.copy_span(span, &mut bits);
+                let base = span << SPAN_BITS;
+                let mut i = 0u64;
+                while i < SPAN {
+                    let word = bits[(i / 64) as usize] >> (i % 64);
+                    let left = 64 - i % 64;
+                    if word == 0 {
+                        i += left;
+                        continue;
+                    }
+                    let zeros = u64::from(word.trailing_zeros());
+                    if zeros > 0 {
+                        i += zeros;
+                        continue;
+                    }
+                    let ones = u64::from(word.trailing_ones()).min(left);
+                    extend(base + i, ones)?;
+                    i += ones;
                 }
-                let zeros = u64::from(word.trailing_zeros());
-                if zeros > 0 {
-                    i += zeros;
-                    continue;
-                }
-                let ones = u64::from(word.trailing_ones()).min(left);
-                extend(base + i, ones)?;
-                i += ones;
             }
         }
-        drop(extend);
         match run {
             Some((first, len)) => f(first, len),
             None => Ok(()),

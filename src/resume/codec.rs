@@ -193,6 +193,8 @@ fn head(w: &mut W, s: &ResumeState) {
         None => w.var(0),
     }
     w.var(u64::from(sc.header));
+    w.str(&sc.rate);
+    w.str(&sc.wait);
     w.var(s.at.round.into());
     w.var(s.at.walked.len() as u64);
     for &k in &s.at.walked {
@@ -262,6 +264,8 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
         1 => true,
         _ => return Err(DecodeError::Damaged),
     };
+    let rate = r.str()?;
+    let wait = r.str()?;
     let round = r.u32()?;
     let n = r.count()?;
     let walked = (0..n).map(|_| r.var()).collect::<Result<Vec<_>, _>>()?;
@@ -297,6 +301,8 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
             format,
             output,
             header,
+            rate,
+            wait,
         },
         at: Position { round, walked },
         output_len,

@@ -40,6 +40,10 @@ pub struct ScanSpec {
     pub format: String,
     pub output: Option<String>,
     pub header: bool,
+    /// `--rate` and `--wait` as the last run had them: a resumed run keeps them unless
+    /// given again (not part of the fingerprint: changing them changes no result set).
+    pub rate: String,
+    pub wait: String,
 }
 
 /// Where the rounds stood.
@@ -236,6 +240,8 @@ mod tests {
                 format: "jsonl".into(),
                 output: Some("/tmp/out.jsonl".into()),
                 header: true,
+                rate: "20k".into(),
+                wait: "2s".into(),
             },
             at: Position {
                 round: 1,
