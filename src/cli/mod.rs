@@ -12,6 +12,8 @@ macro_rules! say {
 
 mod bench;
 mod check;
+mod dry_run;
+mod estimate;
 mod merge;
 mod net;
 mod resumed;
@@ -43,8 +45,13 @@ pub enum CliError {
 }
 
 impl From<TargetError> for CliError {
+    /// A name that does not resolve is a failure of the run (the resolver, the network, a
+    /// name not yet published), as curl and ssh treat it: exit 1, not "you typed it wrong".
     fn from(e: TargetError) -> Self {
-        CliError::Input(e.to_string())
+        match e {
+            TargetError::Resolve(..) => CliError::Runtime(e.to_string()),
+            _ => CliError::Input(e.to_string()),
+        }
     }
 }
 
@@ -193,6 +200,18 @@ fn clap_exit(e: clap::Error) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_a_runtime_error_naming_it() {
+        let e: CliError =
+            TargetError::Resolve("db-9.internal".into(), "Name or service not known".into()).into();
+        assert!(
+            matches!(&e, CliError::Runtime(m) if m.contains("'db-9.internal'")),
+            "{e:?}"
+        );
+        let e: CliError = TargetError::Target("x!".into(), "bad".into()).into();
+        assert!(matches!(e, CliError::Input(_)));
+    }
 
     #[test]
     fn clap_errors_become_one_line_naming_what_is_wrong() {

@@ -108,7 +108,7 @@ impl TargetSet {
             if let Err(SpecError::Invalid(reason)) = spec::parse_token(tok, no_lookup) {
                 return Err(TargetError::Exclude(
                     tok.clone(),
-                    format!("{reason} (in '{path}' line {line})"),
+                    format!("{reason} (in {})", spec::place(path, *line)),
                 ));
             }
         }
@@ -220,8 +220,10 @@ fn read_file(
     }
     for (line, t) in spec::read_spec_file(path)? {
         if t.starts_with('@') {
-            let reason =
-                format!("a target file cannot name another file (in '{path}' line {line})");
+            let reason = format!(
+                "a target file cannot name another file (in {})",
+                spec::place(path, line)
+            );
             return Err(error(kind, &t, reason));
         }
         out.extend(parse_one(&t, kind, resolve, Some((path, line)))?);
@@ -238,11 +240,16 @@ fn parse_one(
     spec::parse_token(tok, resolve).map_err(|e| match e {
         SpecError::Invalid(mut reason) => {
             if let Some((path, line)) = origin {
-                reason.push_str(&format!(" (in '{path}' line {line})"));
+                reason.push_str(&format!(" (in {})", spec::place(path, line)));
             }
             error(kind, tok, reason)
         }
-        SpecError::Resolve(reason) => TargetError::Resolve(tok.into(), reason),
+        SpecError::Resolve(mut reason) => {
+            if let Some((path, line)) = origin {
+                reason.push_str(&format!(" (in {})", spec::place(path, line)));
+            }
+            TargetError::Resolve(tok.into(), reason)
+        }
     })
 }
 
