@@ -46,6 +46,10 @@ pub fn report(
         pairs
     };
     out.push('\n');
+    for (name, ips) in space.targets.names() {
+        let ips: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+        let _ = writeln!(out, "name: {name} = {}", ips.join(", "));
+    }
     let _ = writeln!(out, "routes:");
     let groups = groups(space, paths);
     for (first, last, count, exit) in groups.iter().take(SHOWN_GROUPS) {
@@ -234,6 +238,33 @@ mod tests {
              198.18.1.0-198.18.1.1 (2 addresses): dev veth-s, source 198.18.0.254, on the link (each target's MAC asked at run time)\n  \
              203.0.113.7 (1 address): not probed: unreachable route\n\
              duration at 7 probes/s: about 3.0 s (every pair once, then the wait), at most 6.0 s with 1 retry round\n"
+        );
+        let named = PairSpace::new(
+            TargetSet::parse_with(&["web-1.internal".to_string()], &[], &|_| {
+                Ok(vec![
+                    "198.18.0.1".parse().unwrap(),
+                    "2001:db8::1".parse().unwrap(),
+                ])
+            })
+            .unwrap(),
+            PortList::parse("80").unwrap(),
+        )
+        .unwrap();
+        let one = PathTable::new(
+            vec![],
+            vec![Span {
+                first: 0,
+                exit: None,
+            }],
+        )
+        .unwrap();
+        let text = report(&named, &one, &[], &pace);
+        assert!(
+            text.starts_with(
+                "dry run: nothing is sent\npairs: 2 (2 addresses x 1 port)\n\
+                 name: web-1.internal = 198.18.0.1, 2001:db8::1\nroutes:\n"
+            ),
+            "{text}"
         );
         let sharded = report(
             &sp,
