@@ -124,3 +124,218 @@ fn a_refused_run_keeps_the_earlier_output_file() {
     assert!(!text.contains("earlier"), "{text}");
     assert!(text.contains("198.18.0.1,81,closed"), "{text}");
 }
+
+// ---- Input edges that need no root: refused (or planned) before any socket is opened. ----
+//
+// Run in a network namespace of their own with nothing in it (`unshare -n` as root, `unshare
+// -rn` in a user namespace otherwise), so even a refusal that regressed could send nothing
+// anywhere, and a host name asked of the resolver finds no network.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+/// `unshare` and its flags for an empty network namespace; `None` when this machine allows
+/// none to this user (then only runs that cannot send either way are made).
+fn isolation() -> Option<Vec<&'static str>> {
+    let root = nix::unistd::geteuid().is_root();
+    let flags = if root { vec!["-n"] } else { vec!["-r", "-n"] };
+    let ok = Command::new("unshare")
+        .args(&flags)
+        .arg("true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(flags)
+}
+
+/// Runs synprobe with `args` and `stdin`, isolated when possible. As root it must be
+/// isolated (a root run could send); without root it cannot send at all.
+fn run_isolated(args: &[&str], stdin: &str) -> Output {
+    let mut cmd = match isolation() {
+        Some(flags) => {
+            let mut c = Command::new("unshare");
+            c.args(flags).arg(synprobe_bin());
+            c
+        }
+        None => {
+            assert!(
+                !nix::unistd::geteuid().is_root(),
+                "root but no `unshare -n`: cannot isolate the run"
+            );
+            Command::new(synprobe_bin())
+        }
+    };
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn synprobe");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    let out_t = drain(child.stdout.take().expect("piped stdout"));
+    let err_t = drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_bounded(&mut child, "synprobe", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{args:?} did not finish within 30 s"));
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// The bad-input contract without root: exit 2, nothing on stdout, one line on stderr
+/// naming every needle.
+fn refused_unprivileged(args: &[&str], stdin: &str, needles: &[&str]) {
+    let out = run_isolated(args, stdin);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+    assert!(out.stdout.is_empty(), "{args:?}: {}", describe(&out));
+    let err = stderr_of(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line on stderr, got:\n{err}");
+    assert!(lines[0].starts_with("synprobe: "), "{args:?}: {}", lines[0]);
+    for needle in needles {
+        assert!(
+            lines[0].to_lowercase().contains(&needle.to_lowercase()),
+            "{args:?}: the error should name {needle:?}: {}",
+            lines[0]
+        );
+    }
+}
+
+macro_rules! refused_without_root {
+    ($($name:ident: [$($arg:expr),*] $(stdin $stdin:tt)? names [$($needle:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let stdin: &[&str] = &[$($stdin)?];
+                refused_unprivileged(&[$($arg),*], stdin.concat().as_str(), &[$($needle),*]);
+            }
+        )*
+    };
+}
+
+refused_without_root! {
+    wait_negative: ["scan", "198.18.0.1", "-p", "80", "--wait", "-1s"] names ["--wait", "'-1s'", "negative"];
+    wait_absurd: ["scan", "198.18.0.1", "-p", "80", "--wait", "99999h"] names ["--wait", "'99999h'", "a year"];
+    max_runtime_negative: ["scan", "198.18.0.1", "-p", "80", "--max-runtime=-5m"] names ["--max-runtime", "'-5m'", "negative"];
+    check_timeout_negative: ["check", "198.18.0.1:80", "--timeout", "-2s"] names ["--timeout", "'-2s'", "negative"];
+    rate_negative_named: ["scan", "198.18.0.1", "-p", "80", "--rate", "-5"] names ["rate", "'-5'"];
+    port_list_empty_items: ["scan", "198.18.0.1", "-p", ",,80,,"] names ["',,80,,'", "empty item"];
+    port_list_trailing_comma: ["scan", "198.18.0.1", "-p", "80,"] names ["'80,'", "empty item"];
+    retries_over_20: ["scan", "198.18.0.1", "-p", "80", "--retries", "4000000000"] names ["'4000000000'", "--retries", "0..=20"];
+    retries_21: ["scan", "198.18.0.1", "-p", "80", "--retries", "21"] names ["'21'", "0..=20"];
+    check_retries_over_20: ["check", "198.18.0.1:80", "--retries", "21"] names ["'21'", "--retries", "0..=20"];
+    stdin_targets_bad_line: ["scan", "@-", "-p", "80"] stdin "198.18.0.1\n# fine\n198.18.0.999\n" names ["'198.18.0.999'", "standard input line 3"];
+    check_v6_only_given_v4: ["check", "-6", "198.18.0.1:80"] names ["'198.18.0.1:80'", "-6", "IPv6 only"];
+    check_both_families_flags: ["check", "-4", "-6", "198.18.0.1:80"] names ["-4", "-6"];
+}
+
+/// A garbage line in a target file is named by the file and its line number.
+#[test]
+fn target_file_garbage_named_by_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("synprobe-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("fleet.txt");
+    std::fs::write(
+        &file,
+        "# fleet\n198.18.0.1\n198.18.0.2, 198.18.0.3\n198.18.0.300\n",
+    )
+    .expect("write");
+    let path = file.to_str().unwrap();
+    let at = format!("@{path}");
+    let out = run_isolated(&["scan", &at, "-p", "80"], "");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("'198.18.0.300'") && err.contains(&format!("'{path}' line 4")),
+        "{err}"
+    );
+}
+
+/// A name that does not resolve is a runtime error (exit 1) naming the name, not bad input.
+/// Needs an empty namespace, so that the resolver's question cannot leave the machine.
+#[test]
+fn an_unresolvable_name_is_a_runtime_error_naming_it() {
+    if isolation().is_none() {
+        eprintln!("skipped: no `unshare -n` for this user, and a DNS question must not leave");
+        return;
+    }
+    for args in [
+        &["scan", "db-9.nohost.invalid", "-p", "80"][..],
+        &["check", "db-9.nohost.invalid:80"][..],
+    ] {
+        let out = run_isolated(args, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        let err = stderr_of(&out);
+        assert!(
+            err.starts_with("synprobe: cannot resolve host 'db-9.nohost.invalid'"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `--dry-run` needs no privilege and sends nothing: it prints the pairs, each group of
+/// targets with its way out (here none: the namespace is empty) and the duration.
+#[test]
+fn dry_run_plans_without_sending() {
+    let out = run_isolated(
+        &[
+            "scan",
+            "@-",
+            "-p",
+            "80,443",
+            "--dry-run",
+            "--rate",
+            "100",
+            "--retries",
+            "0",
+            "--wait",
+            "0",
+        ],
+        "198.18.0.0/24\n203.0.113.9\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with(
+            "dry run: nothing is sent\npairs: 514 (257 addresses x 2 ports)\nroutes:\n"
+        ),
+        "{text}"
+    );
+    if isolation().is_some() {
+        assert!(
+            text.contains("  198.18.0.0-198.18.0.255 (256 addresses): not probed: "),
+            "{text}"
+        );
+        assert!(
+            text.contains("  203.0.113.9 (1 address): not probed: "),
+            "{text}"
+        );
+    }
+    assert!(
+        text.ends_with("duration at 100 probes/s: about 5.1 s (every pair once, then the wait)\n"),
+        "{text}"
+    );
+}
+
+/// A scan that would take over an hour at the asked rate says so, with the estimate,
+/// before anything else happens (here it then finds no route, or no privilege: exit 1).
+#[test]
+fn a_scan_over_an_hour_is_warned_about() {
+    let out = run_isolated(
+        &["scan", "198.18.0.0/16", "-p", "1-1000", "--rate", "1000"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("synprobe: warning: 65536000 pairs at 1000 probes/s take about 18 h 12 min, up to 1 day 12 h with 1 retry round if nothing answers;"),
+        "{err}"
+    );
+    // A short one is not.
+    let out = run_isolated(&["scan", "198.18.0.0/24", "-p", "80"], "");
+    assert!(!stderr_of(&out).contains("warning"), "{}", describe(&out));
+}

@@ -20,10 +20,20 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub sweep: Sweep,
     /// How long to send.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        default_value = "10s"
+    )]
     pub duration: String,
     /// Probes per second, or max.
-    #[arg(long, value_name = "PPS|max", default_value = "max")]
+    #[arg(
+        long,
+        value_name = "PPS|max",
+        allow_hyphen_values = true,
+        default_value = "max"
+    )]
     pub rate: String,
     /// Send threads (default: 1 up to 500k probes/s, else one per core, at most 4).
     #[arg(long, value_name = "N")]

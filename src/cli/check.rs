@@ -12,7 +12,7 @@ use crate::output::endpoint;
 use crate::output::{Collect, Progress};
 use crate::path::PathTable;
 use crate::probe::{ProbeResult, Reason, State};
-use crate::target::{PairSpace, PortList, TargetSet, parse_endpoint};
+use crate::target::{Endpoint, Family, PairSpace, PortList, TargetSet, parse_endpoint_all};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -23,6 +23,7 @@ protocol is involved. synprobe learns that from the SYN-ACK alone and then reset
 Examples:
   synprobe check 198.18.0.1:80
   synprobe check web-1:443 web-2:443 --timeout 1s --json
+  synprobe check -6 web-1:443     # a name's IPv6 addresses only (default: all of them)
 
 Exit codes: 0 every target healthy, 1 any unhealthy, 2 bad input.")]
 pub struct CheckArgs {
@@ -30,14 +31,26 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "HOST:PORT")]
     pub targets: Vec<String>,
     /// How long to wait for a reply to each attempt.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        default_value = "2s"
+    )]
     pub timeout: String,
-    /// Further attempts for targets that have not answered.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Further attempts for targets that have not answered, 0 to 20.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(..=values::MAX_RETRIES))]
     pub retries: u32,
     /// One JSON object per target instead of a sentence.
     #[arg(long)]
     pub json: bool,
+    /// Only IPv4: of a host name's addresses, check only the IPv4 ones (default: every
+    /// address of the name, one verdict each, as a client may reach either).
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6: of a host name's addresses, check only the IPv6 ones.
+    #[arg(short = '6')]
+    pub ipv6: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -101,13 +114,17 @@ fn json_escape(s: &str) -> String {
     out
 }
 
-fn json_line(spec: &str, r: &ProbeResult, patience: Patience) -> String {
+fn json_line(spec: &str, host: Option<&str>, r: &ProbeResult, patience: Patience) -> String {
     let rtt = r.rtt.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
     });
     let target = json_escape(spec);
+    // The name the user typed, beside the address it stood for.
+    let host = host.map_or(String::new(), |h| {
+        format!("\"host\":\"{}\",", json_escape(h))
+    });
     format!(
-        "{{\"target\":\"{target}\",\"ip\":\"{}\",\"port\":{},\"healthy\":{},\"state\":\"{}\",\"reason\":\"{}\",\"rtt_ms\":{rtt},\"detail\":\"{}\"}}",
+        "{{\"target\":\"{target}\",{host}\"ip\":\"{}\",\"port\":{},\"healthy\":{},\"state\":\"{}\",\"reason\":\"{}\",\"rtt_ms\":{rtt},\"detail\":\"{}\"}}",
         r.ip,
         r.port,
         r.state() == State::Open,
@@ -126,11 +143,26 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
         )));
     }
     let plan = a.net.plan()?;
-    let endpoints: Vec<(IpAddr, u16)> = a
+    let family = match (a.ipv4, a.ipv6) {
+        (true, _) => Some(Family::V4),
+        (_, true) => Some(Family::V6),
+        _ => None,
+    };
+    // Every (spec, name, address, port) checked: a dual-stack name is two of them.
+    let asked: Vec<(&str, Endpoint)> = a
         .targets
         .iter()
-        .map(|s| parse_endpoint(s))
+        .map(|s| parse_endpoint_all(s, family).map(|e| (s.as_str(), e)))
         .collect::<Result<_, _>>()?;
+    let checked: Vec<(&str, Option<&str>, IpAddr, u16)> = asked
+        .iter()
+        .flat_map(|(spec, e)| {
+            e.ips
+                .iter()
+                .map(move |&ip| (*spec, e.host.as_deref(), ip, e.port))
+        })
+        .collect();
+    let endpoints: Vec<(IpAddr, u16)> = checked.iter().map(|c| (c.2, c.3)).collect();
     plan.check_source_family(
         endpoints.iter().any(|(ip, _)| ip.is_ipv4()),
         endpoints.iter().any(|(ip, _)| ip.is_ipv6()),
@@ -163,7 +195,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
     };
     let mut all_healthy = true;
     let mut reader_there = true;
-    for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
+    for &(spec, host, ip, port) in &checked {
         let silent = if routed.contains(&(ip, port)) {
             Reason::NoResponse
         } else {
@@ -182,10 +214,15 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
             });
         let healthy = r.state() == State::Open;
         let line = if a.json {
-            json_line(spec, &r, patience)
+            json_line(spec, host, &r, patience)
         } else {
             let verdict = if healthy { "healthy" } else { "unhealthy" };
-            format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
+            // A name first, as typed, then the address it stood for: "web-1:443 (198.18.0.1)".
+            let shown = match host {
+                Some(h) => format!("{h}:{port} ({ip})"),
+                None => endpoint(ip, port),
+            };
+            format!("{shown} {verdict}: {}", detail(&r, patience))
         };
         all_healthy &= healthy;
         // A closed output ends the printing, not the verdict: the exit code still covers
@@ -291,6 +328,7 @@ mod tests {
     fn json_is_valid_and_escapes_the_spec() {
         let line = json_line(
             "we\"ird:81",
+            Some("we\"ird"),
             &r(Reason::Rst, None),
             Patience {
                 per_attempt: Duration::from_secs(2),
@@ -299,6 +337,7 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["target"], "we\"ird:81");
+        assert_eq!(v["host"], "we\"ird");
         assert_eq!(v["healthy"], false);
         assert_eq!(v["reason"], "rst");
         assert!(v["rtt_ms"].is_null());

@@ -27,7 +27,7 @@ pub struct MergeArgs {
     /// Results files to combine.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
-    /// Write the merged results to FILE instead of stdout.
+    /// Write the merged results to FILE instead of stdout (`-`: stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<String>,
     /// Output format, jsonl or csv (default: the inputs' format when they all agree, else jsonl).
@@ -44,7 +44,8 @@ impl From<MergeError> for CliError {
     }
 }
 
-pub fn run(a: MergeArgs) -> Result<i32, CliError> {
+pub fn run(mut a: MergeArgs) -> Result<i32, CliError> {
+    a.output = super::values::output_path(a.output.take());
     let format = match a.format.as_deref() {
         None => None,
         Some(f) => match Format::parse(f).map_err(CliError::Input)? {

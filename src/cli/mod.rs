@@ -12,6 +12,8 @@ macro_rules! say {
 
 mod bench;
 mod check;
+mod dry_run;
+mod estimate;
 mod merge;
 mod net;
 mod resumed;
@@ -43,8 +45,13 @@ pub enum CliError {
 }
 
 impl From<TargetError> for CliError {
+    /// A name that does not resolve is a failure of the run (the resolver, the network, a
+    /// name not yet published), as curl and ssh treat it: exit 1, not "you typed it wrong".
     fn from(e: TargetError) -> Self {
-        CliError::Input(e.to_string())
+        match e {
+            TargetError::Resolve(..) => CliError::Runtime(e.to_string()),
+            _ => CliError::Input(e.to_string()),
+        }
     }
 }
 
@@ -106,6 +113,29 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Combine shard or resume outputs (jsonl, csv) into one deduplicated, sorted result set.
     Merge(merge::MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = "\
+Examples:
+  synprobe completions bash > /usr/share/bash-completion/completions/synprobe
+  synprobe completions zsh > /usr/local/share/zsh/site-functions/_synprobe
+  synprobe completions fish > ~/.config/fish/completions/synprobe.fish")]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The whole command line as clap sees it: for completions and the man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// `synprobe completions SHELL`: the script on stdout. A closed stdout is not an error.
+fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "synprobe", &mut script);
+    let text = String::from_utf8_lossy(&script);
+    print_result(text.trim_end()).map(|_| 0)
 }
 
 /// Writes one result line to stdout. `Ok(false)` when the reader has gone away (a closed
@@ -132,6 +162,7 @@ pub fn main() -> i32 {
         Command::Bench(a) => bench::run(a),
         Command::Watch(a) => watch::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Completions { shell } => completions(shell),
     };
     match result {
         Ok(code) => code,
@@ -193,6 +224,38 @@ fn clap_exit(e: clap::Error) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completions_name_every_subcommand_for_each_shell() {
+        use clap_complete::Shell;
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command(), "synprobe", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for word in [
+                "scan", "check", "merge", "watch", "bench", "dry-run", "rate",
+            ] {
+                assert!(text.contains(word), "{shell}: no {word}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_a_runtime_error_naming_it() {
+        let e: CliError =
+            TargetError::Resolve("db-9.internal".into(), "Name or service not known".into()).into();
+        assert!(
+            matches!(&e, CliError::Runtime(m) if m.contains("'db-9.internal'")),
+            "{e:?}"
+        );
+        let e: CliError = TargetError::Target("x!".into(), "bad".into()).into();
+        assert!(matches!(e, CliError::Input(_)));
+    }
 
     #[test]
     fn clap_errors_become_one_line_naming_what_is_wrong() {

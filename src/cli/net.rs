@@ -161,6 +161,22 @@ pub fn resolve(plan: &NetPlan, targets: &TargetSet) -> Result<Routes, CliError> 
     })
 }
 
+/// Every target's route as `resolve` finds it, without privilege and without a packet (a
+/// gateway's MAC only from the neighbour table): for `scan --dry-run`.
+pub fn quiet_routes(
+    plan: &NetPlan,
+    targets: &TargetSet,
+) -> Result<(PathTable, Vec<(IpRange, String)>), CliError> {
+    let a = io::route_targets_quietly(targets, &plan.opts).map_err(|e| match e {
+        AssembleError::Input(m) => CliError::Input(m),
+        AssembleError::Resolve(e) => e.into(),
+    })?;
+    for w in &a.warnings {
+        say!("synprobe: warning: {w}");
+    }
+    Ok((a.table, a.no_route))
+}
+
 /// One line naming the targets with no route: the first few ranges and a count.
 pub fn no_route_line(no_route: &[(IpRange, String)]) -> Option<String> {
     const SHOWN: usize = 3;

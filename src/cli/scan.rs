@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::net::{self, NetArgs};
-use super::{CliError, resumed, values};
+use super::{CliError, dry_run, estimate, resumed, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::merge::Header;
 use crate::output::{Filtered, Format, Printer, Progress, Sink, StateFilter, WholeLines};
@@ -68,19 +68,19 @@ pub struct ScanArgs {
     pub ports: Option<String>,
     /// Probes per second over all send threads (suffixes k, M), or max [default: 10000; a
     /// resumed scan keeps its own unless given].
-    #[arg(long, value_name = "PPS|max")]
+    #[arg(long, value_name = "PPS|max", allow_hyphen_values = true)]
     pub rate: Option<String>,
-    /// Extra rounds for pairs that have not answered yet [default: 1].
-    #[arg(long, value_name = "N")]
+    /// Extra rounds for pairs that have not answered yet, 0 to 20 [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(..=values::MAX_RETRIES))]
     pub retries: Option<u32>,
     /// How long to listen after the last probe of a round (500ms, 2s, 1m) [default: 1s; a
     /// resumed scan keeps its own unless given].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub wait: Option<String>,
     /// Output format: text, jsonl or csv [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Write results to FILE instead of stdout.
+    /// Write results to FILE instead of stdout (`-`: stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<String>,
     /// Which states to report: a list of open, closed, filtered, or all [default: open].
@@ -127,12 +127,16 @@ pub struct ScanArgs {
     pub resume_file: Option<String>,
     /// Stop as Ctrl-C does (listen for the rest of --wait, write the resume file) once the
     /// scan has run this long (30s, 10m, 2h).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub max_runtime: Option<String>,
     /// Stop as Ctrl-C does once N results have been reported (the answers already on their
     /// way are still written).
     #[arg(long, value_name = "N")]
     pub max_results: Option<u64>,
+    /// Send nothing: print the pair count, each group of targets with the way its probes
+    /// would leave, and the estimated duration at --rate; needs no privilege.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -241,7 +245,8 @@ fn start_output(f: File, path: &str) -> Result<File, CliError> {
     Ok(f)
 }
 
-pub fn run(a: ScanArgs) -> Result<i32, CliError> {
+pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
+    a.output = values::output_path(a.output.take());
     // Everything the user typed is checked before a socket is opened.
     let earlier = a.resume.as_deref().map(resumed::read).transpose()?;
     // Rate and wait: as given, else the resumed scan's own (a scan started gently must not
@@ -350,6 +355,23 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
             })?;
     }
     plan.check_source_family(space.targets.has_v4(), space.targets.has_v6())?;
+    if a.dry_run {
+        let (paths, no_route) = net::quiet_routes(&plan, &space.targets)?;
+        let pace = dry_run::Pace {
+            rate,
+            retries: spec.retries,
+            wait,
+            shard,
+        };
+        return super::print_result(dry_run::report(&space, &paths, &no_route, &pace).trim_end())
+            .map(|_| 0);
+    }
+    if earlier.is_none()
+        && let Some(line) =
+            estimate::long_scan_warning(space.len() / shard.1, rate, spec.retries, wait)
+    {
+        say!("synprobe: {line}");
+    }
     let output = a
         .output
         .clone()

@@ -3,9 +3,17 @@
 
 use std::time::Duration;
 
+/// Longest duration taken: a year. Anything above is a typo (a unit lost, digits doubled).
+const MAX_DURATION_SECS: f64 = 86_400.0 * 365.0;
+
 /// `500ms`, `2s`, `1.5s`, `1m`, `250us`; a bare number means seconds.
 pub fn duration(flag: &str, s: &str) -> Result<Duration, String> {
     let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "invalid {flag} '{s}': a duration cannot be negative"
+        ));
+    }
     let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => t.split_at(i),
         None => (t, "s"),
@@ -20,8 +28,13 @@ pub fn duration(flag: &str, s: &str) -> Result<Duration, String> {
         "h" => v * 3600.0,
         _ => return Err(bad()),
     };
-    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+    if !secs.is_finite() {
         return Err(bad());
+    }
+    if secs > MAX_DURATION_SECS {
+        return Err(format!(
+            "invalid {flag} '{s}': above the longest duration taken, a year (365 days)"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -93,6 +106,16 @@ pub fn shard(s: &str) -> Result<(u64, u64), String> {
     Ok((i - 1, n))
 }
 
+/// `-o FILE`: `-` means standard output, as in every Unix tool (`None`, as without `-o`).
+pub fn output_path(o: Option<String>) -> Option<String> {
+    o.filter(|p| p != "-")
+}
+
+/// Most retry rounds: each re-probes what has not answered, and past a few the silent pairs
+/// stay silent (a filter drops them); 20 is far past any use, and below the counts that
+/// would overflow (4000000000 rounds) or never end.
+pub const MAX_RETRIES: i64 = 20;
+
 /// Most send threads: each opens a socket with its own transmit ring, and past a few per
 /// core they only contend. 64 leaves room for large machines.
 pub const MAX_SEND_THREADS: usize = 64;
@@ -113,6 +136,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dash_output_is_stdout() {
+        assert_eq!(output_path(Some("-".into())), None);
+        assert_eq!(output_path(None), None);
+        assert_eq!(
+            output_path(Some("out.jsonl".into())),
+            Some("out.jsonl".into())
+        );
+        // A file really named "-" is still reachable as ./-.
+        assert_eq!(output_path(Some("./-".into())), Some("./-".into()));
+    }
+
+    #[test]
     fn send_threads_between_1_and_the_cap() {
         assert_eq!(send_threads(None), Ok(None));
         assert_eq!(send_threads(Some(1)), Ok(Some(1)));
@@ -127,10 +162,23 @@ mod tests {
         assert_eq!(duration("--wait", "2"), Ok(Duration::from_secs(2)));
         assert_eq!(duration("--wait", "1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(duration("--wait", "1m"), Ok(Duration::from_secs(60)));
-        for bad in ["", "abc", "-1s", "5 parsecs", "1e999"] {
+        for bad in ["", "abc", "-1s", "5 parsecs", "1e999", "9999999h", "-0"] {
             let e = duration("--wait", bad).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
+        assert_eq!(
+            duration("--wait", "-1s").unwrap_err(),
+            "invalid --wait '-1s': a duration cannot be negative"
+        );
+        assert!(
+            duration("--max-runtime", "9000h")
+                .unwrap_err()
+                .contains("a year")
+        );
+        assert_eq!(
+            duration("--max-runtime", "8760h"),
+            Ok(Duration::from_secs(8760 * 3600))
+        );
         assert_eq!(show_duration(Duration::from_secs(2)), "2s");
         assert_eq!(show_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(show_duration(Duration::from_millis(1500)), "1.5s");

@@ -52,10 +52,20 @@ pub struct WatchArgs {
     #[arg(short = 'p', long = "ports", value_name = "PORTS")]
     pub ports: Option<String>,
     /// Time between two checks of a target.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        default_value = "30s"
+    )]
     pub interval: String,
     /// How long a check waits for its answer; shorter than the interval.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        default_value = "10s"
+    )]
     pub timeout: String,
     /// Passes in a row that make a target healthy.
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -64,13 +74,13 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub unhealthy_threshold: u32,
     /// Time between checks while a target is initial or part-way to a change (default: the interval).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub fast_interval: Option<String>,
     /// Event format: jsonl or text (default: text on a terminal, jsonl otherwise).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Cap on probes per second (suffixes k, M); the schedule already spreads them.
-    #[arg(long, value_name = "PPS")]
+    #[arg(long, value_name = "PPS", allow_hyphen_values = true)]
     pub rate: Option<String>,
     /// Serve Prometheus metrics on ADDR:PORT (off by default).
     #[arg(long, value_name = "ADDR:PORT")]

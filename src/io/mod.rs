@@ -41,7 +41,7 @@ pub use neigh::neighbour_entries;
 pub use netlink::RouteSocket;
 pub use privilege::check_privilege;
 pub use recv::{Receiver, RxFilter, RxMeta, RxStats, realtime_ns};
-pub use route::{loopback_v4_hint, neighbour_mac, route_targets};
+pub use route::{loopback_v4_hint, neighbour_mac, route_targets, route_targets_quietly};
 pub use send::{SendMode, Sender};
 pub use shield::SynAckShield;
 pub use signal::{StopSignalsBlocked, WatchFlags, block_stop_signals, interrupt_flag, watch_flags};

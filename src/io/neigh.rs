@@ -28,7 +28,7 @@ pub(crate) fn next_hop_mac(link: &Link, src: IpAddr, hop: IpAddr) -> Result<[u8;
 }
 
 /// The MAC of `hop` on interface `ifindex` in the kernel's neighbour table, when usable.
-fn table_mac(ifindex: u32, hop: IpAddr) -> Result<Option<[u8; 6]>, IoError> {
+pub(crate) fn table_mac(ifindex: u32, hop: IpAddr) -> Result<Option<[u8; 6]>, IoError> {
     let entries = RouteSocket::open()?.neighbours_on(Family::of(hop), ifindex)?;
     Ok(entries
         .iter()

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::neigh::next_hop_mac;
+use super::neigh::{next_hop_mac, table_mac};
 use super::netlink::RouteSocket;
 use super::{IoError, Link};
 use crate::path::{AssembleError, Assembled, Boundaries, Overrides, Resolver, assemble, plan};
@@ -14,6 +14,8 @@ use crate::target::{Family, TargetSet};
 /// The system behind `path::assemble`.
 struct System {
     ifaces: Vec<pnet::datalink::NetworkInterface>,
+    /// Only read the neighbour table, never ask the wire (a dry run sends nothing).
+    quiet: bool,
 }
 
 impl Resolver for System {
@@ -28,6 +30,10 @@ impl Resolver for System {
     }
 
     fn gateway_mac(&mut self, link: &Link, src: IpAddr, gw: IpAddr) -> Result<[u8; 6], IoError> {
+        if self.quiet {
+            // Not in the table: all zeros, which no interface has, says "not known yet".
+            return Ok(table_mac(link.index, gw)?.unwrap_or([0; 6]));
+        }
         next_hop_mac(link, src, gw)
     }
 
@@ -42,6 +48,23 @@ impl Resolver for System {
 pub fn route_targets(
     targets: &TargetSet,
     ov: &Overrides,
+) -> Result<Assembled, AssembleError<IoError>> {
+    route_targets_with(targets, ov, false)
+}
+
+/// `route_targets` without a packet: a gateway's MAC comes from the neighbour table only,
+/// all zeros when the table does not hold it. Needs no privilege (a dry run).
+pub fn route_targets_quietly(
+    targets: &TargetSet,
+    ov: &Overrides,
+) -> Result<Assembled, AssembleError<IoError>> {
+    route_targets_with(targets, ov, true)
+}
+
+fn route_targets_with(
+    targets: &TargetSet,
+    ov: &Overrides,
+    quiet: bool,
 ) -> Result<Assembled, AssembleError<IoError>> {
     let mut rs = RouteSocket::open().map_err(AssembleError::Resolve)?;
     let mut prefixes = Vec::new();
@@ -60,6 +83,7 @@ pub fn route_targets(
     let plan = plan(targets.ranges(), &bounds, |a| rs.lookup(a)).map_err(AssembleError::Resolve)?;
     let mut system = System {
         ifaces: pnet::datalink::interfaces(),
+        quiet,
     };
     assemble(&plan, targets, ov, &mut system)
 }

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
-pub use endpoint::parse_endpoint;
+pub use endpoint::{Endpoint, parse_endpoint, parse_endpoint_all};
 pub use ports::PortList;
 pub use range::{Family, IpRange};
 pub use set::{MAX_TARGETS, TargetSet};

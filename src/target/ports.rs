@@ -19,11 +19,23 @@ pub struct PortList {
 impl PortList {
     /// Parse `22,80,8000-8100` (1-65535; duplicates merged; empty list is an error). As in
     /// nmap, a range may leave out its start (1) or its end (65535): `-1024`, `60000-`, `-`.
-    /// Whitespace around items is ignored and so are empty items (`80,,443`).
+    /// Whitespace around items is ignored; an empty item (`80,,443`, `80,`) is refused: it is
+    /// most often a port lost from a script's variable, not a wish for fewer ports.
     pub fn parse(spec: &str) -> Result<Self, TargetError> {
+        if spec.trim().is_empty() {
+            return Err(TargetError::Port(
+                spec.to_string(),
+                "empty port list".into(),
+            ));
+        }
         let mut wanted = vec![false; 65536];
-        let mut any = false;
-        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        for item in spec.split(',').map(str::trim) {
+            if item.is_empty() {
+                return Err(TargetError::Port(
+                    spec.to_string(),
+                    "empty item in the port list (a comma too many?)".into(),
+                ));
+            }
             let err = |reason: &str| TargetError::Port(item.to_string(), reason.to_string());
             let (lo, hi) = match item.split_once('-') {
                 Some((a, b)) => {
@@ -52,13 +64,6 @@ impl PortList {
             for w in &mut wanted[usize::from(lo)..=usize::from(hi)] {
                 *w = true;
             }
-            any = true;
-        }
-        if !any {
-            return Err(TargetError::Port(
-                spec.to_string(),
-                "empty port list".into(),
-            ));
         }
         let ports: Vec<u16> = (1..=u16::MAX).filter(|&p| wanted[usize::from(p)]).collect();
         Ok(Self::from_sorted(ports))
@@ -132,7 +137,6 @@ mod tests {
         assert_eq!(ports("22,80,8000-8003"), [22, 80, 8000, 8001, 8002, 8003]);
         assert_eq!(ports("443, 80 ,22"), [22, 80, 443]);
         assert_eq!(ports(" 10 - 12 "), [10, 11, 12]);
-        assert_eq!(ports("80,,443,"), [80, 443]);
     }
 
     #[test]
@@ -173,7 +177,22 @@ mod tests {
                 "ports are 1-65535",
             ),
             ("", "", "empty port list"),
-            (",", ",", "empty port list"),
+            (",", ",", "empty item in the port list (a comma too many?)"),
+            (
+                ",,80,,",
+                ",,80,,",
+                "empty item in the port list (a comma too many?)",
+            ),
+            (
+                "80,",
+                "80,",
+                "empty item in the port list (a comma too many?)",
+            ),
+            (
+                "80, ,443",
+                "80, ,443",
+                "empty item in the port list (a comma too many?)",
+            ),
             ("  ", "  ", "empty port list"),
             ("0-", "0-", "ports are 1-65535"),
             ("-x", "-x", "not a number"),

@@ -23,6 +23,9 @@ pub struct TargetSet {
     total: u64,
     /// `ranges[..v4_ranges]` are the IPv4 ranges.
     v4_ranges: usize,
+    /// The host names among the targets, as typed, with the addresses each resolved to (in
+    /// the order typed): what the user knows the targets by.
+    names: Vec<(String, Vec<IpAddr>)>,
 }
 
 /// Whether a spec list holds targets or exclusions: only the error variant differs.
@@ -45,7 +48,18 @@ impl TargetSet {
         excludes: &[String],
         resolve: Resolver,
     ) -> Result<Self, TargetError> {
-        let include = collect(specs, Kind::Target, resolve)?;
+        // The targets' names are noted as they resolve (not the excludes': nothing of
+        // theirs is shown).
+        let names = std::cell::RefCell::new(Vec::<(String, Vec<IpAddr>)>::new());
+        let noting = |host: &str| {
+            let ips = resolve(host)?;
+            let mut names = names.borrow_mut();
+            if !names.iter().any(|(n, _)| n == host) {
+                names.push((host.to_string(), ips.clone()));
+            }
+            Ok(ips)
+        };
+        let include = collect(specs, Kind::Target, &noting)?;
         if include.is_empty() {
             return Err(TargetError::Other("no targets given".into()));
         }
@@ -56,7 +70,9 @@ impl TargetSet {
                 "no targets left after exclusions".into(),
             ));
         }
-        Self::from_normalized(kept)
+        let mut set = Self::from_normalized(kept)?;
+        set.names = names.into_inner();
+        Ok(set)
     }
 
     fn from_normalized(ranges: Vec<IpRange>) -> Result<Self, TargetError> {
@@ -83,6 +99,7 @@ impl TargetSet {
             starts,
             total,
             v4_ranges,
+            names: Vec::new(),
         })
     }
 
@@ -94,7 +111,14 @@ impl TargetSet {
                 "no targets left after exclusions".into(),
             ));
         }
-        Self::from_normalized(kept)
+        let mut set = Self::from_normalized(kept)?;
+        set.names = self.names.clone();
+        Ok(set)
+    }
+
+    /// The host names typed among the targets, each with the addresses it resolved to.
+    pub fn names(&self) -> &[(String, Vec<IpAddr>)] {
+        &self.names
     }
 
     /// Read an exclude file (one CIDR / address / range per line, `#` comments) into specs.
@@ -108,7 +132,7 @@ impl TargetSet {
             if let Err(SpecError::Invalid(reason)) = spec::parse_token(tok, no_lookup) {
                 return Err(TargetError::Exclude(
                     tok.clone(),
-                    format!("{reason} (in '{path}' line {line})"),
+                    format!("{reason} (in {})", spec::place(path, *line)),
                 ));
             }
         }
@@ -220,8 +244,10 @@ fn read_file(
     }
     for (line, t) in spec::read_spec_file(path)? {
         if t.starts_with('@') {
-            let reason =
-                format!("a target file cannot name another file (in '{path}' line {line})");
+            let reason = format!(
+                "a target file cannot name another file (in {})",
+                spec::place(path, line)
+            );
             return Err(error(kind, &t, reason));
         }
         out.extend(parse_one(&t, kind, resolve, Some((path, line)))?);
@@ -238,11 +264,16 @@ fn parse_one(
     spec::parse_token(tok, resolve).map_err(|e| match e {
         SpecError::Invalid(mut reason) => {
             if let Some((path, line)) = origin {
-                reason.push_str(&format!(" (in '{path}' line {line})"));
+                reason.push_str(&format!(" (in {})", spec::place(path, line)));
             }
             error(kind, tok, reason)
         }
-        SpecError::Resolve(reason) => TargetError::Resolve(tok.into(), reason),
+        SpecError::Resolve(mut reason) => {
+            if let Some((path, line)) = origin {
+                reason.push_str(&format!(" (in {})", spec::place(path, line)));
+            }
+            TargetError::Resolve(tok.into(), reason)
+        }
     })
 }
 
@@ -384,6 +415,34 @@ mod tests {
         let s = set(&["db-1.internal"], &[]).unwrap();
         assert_eq!(all(&s), [ip("198.18.7.1"), ip("2001:db8::7")]);
         assert!(s.has_v4() && s.has_v6());
+    }
+
+    #[test]
+    fn the_names_typed_are_kept_with_their_addresses() {
+        let s = set(
+            &[
+                "198.18.0.9",
+                "db-1.internal",
+                "dup.internal",
+                "db-1.internal",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.names(),
+            [
+                (
+                    "db-1.internal".to_string(),
+                    vec![ip("198.18.7.1"), ip("2001:db8::7")]
+                ),
+                (
+                    "dup.internal".to_string(),
+                    vec![ip("198.18.0.1"), ip("198.18.0.1")]
+                ),
+            ]
+        );
+        assert!(set(&["198.18.0.0/30"], &[]).unwrap().names().is_empty());
     }
 
     #[test]

@@ -44,11 +44,27 @@ pub(crate) fn split_tokens(spec: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The path of a spec file that means standard input (`@-`, `--exclude-file -`).
+pub(crate) const STDIN: &str = "-";
+
+/// Where line `line` of spec file `path` is, for an error message.
+pub(crate) fn place(path: &str, line: usize) -> String {
+    if path == STDIN {
+        format!("standard input line {line}")
+    } else {
+        format!("'{path}' line {line}")
+    }
+}
+
 /// Tokens of a spec file with their 1-based line numbers: `#` starts a comment, blank lines
-/// are skipped, a line may hold several tokens.
+/// are skipped, a line may hold several tokens. `-` reads standard input (to its end).
 pub(crate) fn read_spec_file(path: &str) -> Result<Vec<(usize, String)>, TargetError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| TargetError::File(path.into(), io_reason(&e)))?;
+    let read = if path == STDIN {
+        std::io::read_to_string(std::io::stdin().lock())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    let text = read.map_err(|e| TargetError::File(path.into(), io_reason(&e)))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
