@@ -9,7 +9,7 @@ use super::net::{self, NetArgs};
 use super::{CliError, EXIT_FAIL, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::endpoint;
-use crate::output::{Collect, Progress};
+use crate::output::{Collect, Ending, Progress, RunInfo, SUMMARY_MARK, Summary};
 use crate::path::PathTable;
 use crate::probe::{ProbeResult, Reason, State};
 use crate::target::{PairSpace, PortList, TargetSet, parse_endpoint};
@@ -24,7 +24,10 @@ Examples:
   synprobe check 198.18.0.1:80
   synprobe check web-1:443 web-2:443 --timeout 1s --json
 
-Exit codes: 0 every target healthy, 1 any unhealthy, 2 bad input.")]
+Stopped by Ctrl-C (SIGINT, SIGTERM, SIGHUP), it still prints every verdict it has, and
+`interrupted` for the targets it had not decided.
+
+Exit codes: 0 every target healthy, 1 any unhealthy, 2 bad input, 130 interrupted.")]
 pub struct CheckArgs {
     /// Targets as HOST:PORT ([2001:db8::1]:80 for IPv6).
     #[arg(required = true, value_name = "HOST:PORT")]
@@ -38,6 +41,10 @@ pub struct CheckArgs {
     /// One JSON object per target instead of a sentence.
     #[arg(long)]
     pub json: bool,
+    /// Write the run's summary as one JSON object to FILE, or to stdout with - (after the
+    /// verdicts): probes, replies, states, reasons, rates, seconds, how it ended.
+    #[arg(long, value_name = "FILE|-")]
+    pub summary_json: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -101,6 +108,21 @@ fn json_escape(s: &str) -> String {
     out
 }
 
+/// The line for a target the run was stopped before deciding.
+fn interrupted_line(spec: &str, ip: IpAddr, port: u16, json: bool) -> String {
+    if json {
+        format!(
+            "{{\"target\":\"{}\",\"ip\":\"{ip}\",\"port\":{port},\"healthy\":null,\"state\":\"interrupted\",\"reason\":\"interrupted\",\"rtt_ms\":null,\"detail\":\"stopped before a verdict\"}}",
+            json_escape(spec)
+        )
+    } else {
+        format!(
+            "{} interrupted: stopped before a verdict",
+            endpoint(ip, port)
+        )
+    }
+}
+
 fn json_line(spec: &str, r: &ProbeResult, patience: Patience) -> String {
     let rtt = r.rtt.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
@@ -118,6 +140,9 @@ fn json_line(spec: &str, r: &ProbeResult, patience: Patience) -> String {
 }
 
 pub fn run(a: CheckArgs) -> Result<i32, CliError> {
+    if let Some(p) = &a.summary_json {
+        super::summary_out::check_path(p)?;
+    }
     let timeout = values::duration("--timeout", &a.timeout).map_err(CliError::Input)?;
     if timeout.is_zero() {
         return Err(CliError::Input(format!(
@@ -150,51 +175,91 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
                 .is_some_and(|t| routes.paths.exit_of(t).is_some())
         })
         .collect();
-    let results = if routed.is_empty() {
-        Vec::new()
+    let (results, engine_summary, seed) = if routed.is_empty() {
+        (Vec::new(), Summary::default(), 0)
     } else {
         let known = std::mem::take(&mut routes.known_macs);
         probe(&a, &plan, space, &routed, (routes.paths, known), timeout)?
     };
+    let interrupted = engine_summary.interrupted;
 
     let patience = Patience {
         per_attempt: timeout,
         attempts: a.retries.saturating_add(1),
     };
+    // The verdicts as printed (no-route ones included), for --summary-json.
+    let mut verdicts = Summary::default();
     let mut all_healthy = true;
     let mut reader_there = true;
     for (spec, &(ip, port)) in a.targets.iter().zip(&endpoints) {
-        let silent = if routed.contains(&(ip, port)) {
-            Reason::NoResponse
-        } else {
-            Reason::NoRoute
+        let routed_here = routed.contains(&(ip, port));
+        let found = results.iter().find(|r| r.ip == ip && r.port == port);
+        let line = match found {
+            // Stopped before its answer or its full wait: no verdict to give.
+            None if interrupted && routed_here => {
+                all_healthy = false;
+                interrupted_line(spec, ip, port, a.json)
+            }
+            _ => {
+                let r = found.copied().unwrap_or(ProbeResult {
+                    ip,
+                    port,
+                    reason: if routed_here {
+                        Reason::NoResponse
+                    } else {
+                        Reason::NoRoute
+                    },
+                    ttl: None,
+                    rtt: None,
+                });
+                verdicts.count(&r);
+                let healthy = r.state() == State::Open;
+                all_healthy &= healthy;
+                if a.json {
+                    json_line(spec, &r, patience)
+                } else {
+                    let verdict = if healthy { "healthy" } else { "unhealthy" };
+                    format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
+                }
+            }
         };
-        let r = results
-            .iter()
-            .find(|r| r.ip == ip && r.port == port)
-            .copied()
-            .unwrap_or(ProbeResult {
-                ip,
-                port,
-                reason: silent,
-                ttl: None,
-                rtt: None,
-            });
-        let healthy = r.state() == State::Open;
-        let line = if a.json {
-            json_line(spec, &r, patience)
-        } else {
-            let verdict = if healthy { "healthy" } else { "unhealthy" };
-            format!("{} {verdict}: {}", endpoint(ip, port), detail(&r, patience))
-        };
-        all_healthy &= healthy;
         // A closed output ends the printing, not the verdict: the exit code still covers
         // every target.
         if reader_there {
             reader_there = super::print_result(&line)?;
         }
     }
-    Ok(if all_healthy { 0 } else { EXIT_FAIL })
+    let (ending, code) = if interrupted {
+        (Ending::Interrupted, 130)
+    } else if all_healthy {
+        (Ending::Completed, 0)
+    } else {
+        (Ending::Completed, EXIT_FAIL)
+    };
+    if interrupted {
+        say!("synprobe: interrupted: the targets without a verdict are marked \"interrupted\"");
+    }
+    if let Some(path) = &a.summary_json {
+        let summary = Summary {
+            pairs: endpoints.len() as u64,
+            open: verdicts.open,
+            closed: verdicts.closed,
+            filtered: verdicts.filtered,
+            no_route: verdicts.no_route,
+            no_neighbour: verdicts.no_neighbour,
+            by_reason: verdicts.by_reason,
+            ..engine_summary
+        };
+        let info = RunInfo {
+            command: "check",
+            seed,
+            shard: (1, 1),
+            ending,
+            exit_code: code,
+        };
+        super::summary_out::write(path, &summary.to_json(SUMMARY_MARK, &info))?;
+    }
+    Ok(code)
 }
 
 /// The pair space of the endpoints: their addresses x their ports, of which only the asked
@@ -216,7 +281,7 @@ fn probe(
     endpoints: &[(IpAddr, u16)],
     (paths, known_macs): (PathTable, Vec<(u64, [u8; 6])>),
     timeout: Duration,
-) -> Result<Vec<ProbeResult>, CliError> {
+) -> Result<(Vec<ProbeResult>, Summary, u64), CliError> {
     let only = endpoints
         .iter()
         .filter_map(|&(ip, port)| space.index(ip, port))
@@ -234,13 +299,9 @@ fn probe(
     };
     let mut sink = Collect::default();
     let stop = crate::io::interrupt_flag();
+    // Interrupted, the verdicts reached so far are printed (and the rest marked so).
     let summary = engine::run(&cfg, &mut sink, &mut Progress::new(false), stop)?;
-    if summary.interrupted {
-        return Err(CliError::Runtime(
-            "interrupted before every target was decided".into(),
-        ));
-    }
-    Ok(sink.0)
+    Ok((sink.0, summary, cfg.seed))
 }
 
 #[cfg(test)]
