@@ -257,7 +257,7 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
             ending,
             exit_code: code,
         };
-        super::summary_out::write(path, &summary.to_json(SUMMARY_MARK, &info))?;
+        super::summary_out::write(path, &summary.render_json(SUMMARY_MARK, &info))?;
     }
     Ok(code)
 }

@@ -458,7 +458,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     // After the last checkpoint: a resumed run cuts the output back to it, trailer and all.
     let mut out = sink.inner.inner.into_inner();
     if a.trailer && !summary.output_closed {
-        let record = summary.to_json(TRAILER_MARK, &info);
+        let record = summary.render_json(TRAILER_MARK, &info);
         if let Err(e) = writeln!(out, "{record}").and_then(|()| out.flush())
             && e.kind() != std::io::ErrorKind::BrokenPipe
         {
@@ -467,7 +467,7 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     }
     drop(out);
     if let Some(path) = &a.summary_json {
-        super::summary_out::write(path, &summary.to_json(SUMMARY_MARK, &info))?;
+        super::summary_out::write(path, &summary.render_json(SUMMARY_MARK, &info))?;
     }
     if summary.interrupted {
         say!(

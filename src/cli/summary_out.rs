@@ -3,12 +3,11 @@
 
 use super::CliError;
 
-/// Writes `record` and a newline to `path`, or to stdout for `-` (a reader gone is no
-/// error: the run's exit code stands).
-pub fn write(path: &str, record: &serde_json::Value) -> Result<(), CliError> {
-    let line = record.to_string();
+/// Writes `line` (one JSON record) and a newline to `path`, or to stdout for `-` (a reader
+/// gone is no error: the run's exit code stands).
+pub fn write(path: &str, line: &str) -> Result<(), CliError> {
     if path == "-" {
-        super::print_result(&line)?;
+        super::print_result(line)?;
         return Ok(());
     }
     let tmp = format!("{path}.tmp{}", std::process::id());

@@ -306,6 +306,10 @@ pub fn run_resumable<N: Network>(
         // the channel.
         let mut last_draw = Instant::now();
         let mut last_sent = 0u64;
+        // For the ETA's pace: the last rate measured over pure sending, and the state
+        // (not waiting, round) at the previous draw.
+        let mut sending_rate: Option<f64> = None;
+        let mut last_window: Option<(bool, u32)> = Some((true, position().round));
         loop {
             match out_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(batch) => {
@@ -368,6 +372,12 @@ pub fn run_resumable<N: Network>(
                     let at = position();
                     let wait_until = walk.wait_until_ns.load(Ordering::SeqCst);
                     let now_ns = clock.now_ns();
+                    // A window of pure sending: no wait at either end, one round.
+                    let sending_now = (wait_until == 0, at.round);
+                    if sending_now.0 && last_window == Some(sending_now) {
+                        sending_rate = rate.or(sending_rate);
+                    }
+                    last_window = Some(sending_now);
                     progress.draw(
                         &Snapshot {
                             round: at.round,
@@ -381,7 +391,7 @@ pub fn run_resumable<N: Network>(
                             .min(my_pairs),
                             found: tally.open,
                             rate,
-                            asked_rate: cfg.rate,
+                            pace: Snapshot::pace(cfg.rate, sending_rate),
                             wait: round_wait_of(cfg),
                             waiting_left: (wait_until > 0)
                                 .then(|| Duration::from_nanos(wait_until.saturating_sub(now_ns))),

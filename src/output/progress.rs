@@ -21,10 +21,12 @@ pub struct Snapshot {
     pub pairs: u64,
     pub answered: u64,
     pub found: u64,
-    /// Probes per second lately; `None` when measured over too short a time.
+    /// Probes per second lately (shown; a window with a wait in it shows the lull);
+    /// `None` when measured over too short a time.
     pub rate: Option<f64>,
-    /// The asked rate, used while no rate is measured yet (`None`: `--rate max`).
-    pub asked_rate: Option<f64>,
+    /// The probes per second the sending runs at, for the ETA: the asked rate, or lower
+    /// when the sending was measured slower (see `Snapshot::pace`); `None` while unknown.
+    pub pace: Option<f64>,
     /// How long the run listens after each round.
     pub wait: Duration,
     /// In the wait after this round's last probe: how much of it is left.
@@ -37,6 +39,17 @@ impl Snapshot {
     pub fn rate_over(probes: u64, dt: Duration) -> Option<f64> {
         let secs = dt.as_secs_f64();
         (secs >= MIN_RATE_SECS).then(|| probes as f64 / secs)
+    }
+
+    /// The pace for the ETA: `asked` (`None` for `--rate max`) and `sending`, the rate last
+    /// measured over a window of pure sending (no wait, one round): the slower of the two,
+    /// so a machine that cannot keep up with the asked rate is not promised it, and a
+    /// window that spans a wait does not slow the estimate.
+    pub fn pace(asked: Option<f64>, sending: Option<f64>) -> Option<f64> {
+        match (asked, sending) {
+            (Some(a), Some(s)) => Some(a.min(s)),
+            (a, s) => a.or(s),
+        }
     }
 
     /// The share of this round's walk done, 0.0 to 1.0.
@@ -78,11 +91,7 @@ impl Snapshot {
             } else {
                 0.0
             };
-        let pace = self
-            .rate
-            .filter(|&r| r >= 1.0)
-            .or(self.asked_rate.filter(|&r| r >= 1.0));
-        let sending = match pace {
+        let sending = match self.pace.filter(|&r| r >= 1.0) {
             Some(p) => probes_left / p,
             None if probes_left < 1.0 => 0.0,
             None => return None,
@@ -119,8 +128,10 @@ impl Snapshot {
         let rate = self
             .rate
             .map_or("-- probes/s".to_string(), |r| format!("{r:.0} probes/s"));
+        // Rounded up: "ETA 0s" only when nothing is left.
         let eta = self.eta().map_or("ETA --".to_string(), |d| {
-            format!("ETA {}", human_duration(d))
+            let up = Duration::from_secs_f64(d.as_secs_f64().ceil());
+            format!("ETA {}", human_duration(up))
         });
         format!(
             "{rounds}: {doing}, {rate}, {} found, {eta}, {} elapsed",
@@ -223,7 +234,7 @@ mod tests {
             answered: 0,
             found: 0,
             rate: None,
-            asked_rate: Some(100.0),
+            pace: Some(100.0),
             wait: Duration::from_secs(1),
             waiting_left: None,
             elapsed: Duration::ZERO,
@@ -300,7 +311,7 @@ mod tests {
     #[test]
     fn no_pace_no_eta_and_never_negative_or_infinite() {
         let s = Snapshot {
-            asked_rate: None,
+            pace: None,
             ..snap()
         };
         assert_eq!(s.eta(), None);
@@ -308,7 +319,7 @@ mod tests {
         let s = Snapshot {
             pairs: u64::MAX,
             slice: u64::MAX,
-            rate: Some(1.0),
+            pace: Some(1.0),
             ..snap()
         };
         let l = s.line();
@@ -355,6 +366,24 @@ mod tests {
             ..snap()
         };
         assert!(one.line().contains("of 1 pair,"), "{}", one.line());
+    }
+
+    #[test]
+    fn the_pace_is_the_slower_of_asked_and_measured() {
+        assert_eq!(Snapshot::pace(Some(5000.0), Some(4100.0)), Some(4100.0));
+        assert_eq!(Snapshot::pace(Some(5000.0), Some(5100.0)), Some(5000.0));
+        assert_eq!(Snapshot::pace(Some(5000.0), None), Some(5000.0));
+        assert_eq!(Snapshot::pace(None, Some(2e6)), Some(2e6));
+        assert_eq!(Snapshot::pace(None, None), None);
+        // 0.3 s left shows as 1s, never "ETA 0s" while something is left.
+        let s = Snapshot {
+            round: 1,
+            walked: 1000,
+            answered: 500,
+            waiting_left: Some(Duration::from_millis(300)),
+            ..snap()
+        };
+        assert!(s.line().contains("ETA 1s"), "{}", s.line());
     }
 
     #[test]

@@ -63,6 +63,17 @@ fn secs(s: f64) -> Value {
 }
 
 impl Summary {
+    /// The record as one line, `synprobe` first as in the header record (serde_json's map
+    /// sorts keys), so a reader tells it from a result at a glance.
+    pub fn render_json(&self, mark: &str, info: &RunInfo) -> String {
+        let mut v = self.to_json(mark, info);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("synprobe");
+        }
+        let body = v.to_string();
+        format!("{{\"synprobe\":{},{}", Value::from(mark), &body[1..])
+    }
+
     /// The record, `{"synprobe":MARK,...}`; `mark` is `SUMMARY_MARK` or `TRAILER_MARK`.
     pub fn to_json(&self, mark: &str, info: &RunInfo) -> Value {
         let mut by_reason = Map::new();
@@ -168,5 +179,12 @@ mod tests {
         let v = none.to_json(SUMMARY_MARK, &info);
         assert!(v["rate"]["asked"].is_null() && v["rate"]["achieved"].is_null());
         assert_eq!(v["synprobe"], "summary");
+        let line = none.render_json(TRAILER_MARK, &info);
+        assert!(
+            line.starts_with(r#"{"synprobe":"trailer","command":"scan","#),
+            "{line}"
+        );
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, none.to_json(TRAILER_MARK, &info));
     }
 }
