@@ -116,7 +116,7 @@ impl fmt::Display for Summary {
         )?;
         match self.achieved_rate {
             Some(r) => write!(f, " at {}/s", thousands(r.round() as u64))?,
-            None => write!(f, " (too short for a rate)")?,
+            None => write!(f, ", too short for a rate")?,
         }
         match self.asked_rate {
             Some(r) => write!(f, " (asked {}/s)", thousands(r.round() as u64))?,
@@ -238,7 +238,7 @@ mod tests {
         };
         let text = one.to_string();
         assert!(
-            text.contains("sent 1 probe for 1 pair in 0.00 s (too short for a rate)"),
+            text.contains("sent 1 probe for 1 pair in 0.00 s, too short for a rate (asked"),
             "{text}"
         );
         assert!(
