@@ -180,7 +180,10 @@ pub fn no_route_line(no_route: &[(IpRange, String)]) -> Option<String> {
         .fold(0, u128::saturating_add);
     let mut line: Vec<String> = no_route.iter().take(SHOWN).map(show).collect();
     if no_route.len() > SHOWN {
-        line.push(format!("and {} more ranges", no_route.len() - SHOWN));
+        line.push(format!(
+            "and {} more",
+            crate::output::plural((no_route.len() - SHOWN) as u64, "range", "ranges")
+        ));
     }
     Some(format!(
         "no route to {total} target address{}, not probed: {}",
