@@ -220,6 +220,6 @@ mod tests {
             line.starts_with("no route to 14 target addresses"),
             "{line}"
         );
-        assert!(line.ends_with("and 1 more ranges"), "{line}");
+        assert!(line.ends_with("and 1 more range"), "{line}");
     }
 }
