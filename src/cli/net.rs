@@ -180,9 +180,10 @@ pub fn no_route_line(no_route: &[(IpRange, String)]) -> Option<String> {
         .fold(0, u128::saturating_add);
     let mut line: Vec<String> = no_route.iter().take(SHOWN).map(show).collect();
     if no_route.len() > SHOWN {
+        let more = no_route.len() - SHOWN;
         line.push(format!(
-            "and {} more",
-            crate::output::plural((no_route.len() - SHOWN) as u64, "range", "ranges")
+            "and {more} more range{}",
+            if more == 1 { "" } else { "s" }
         ));
     }
     Some(format!(
