@@ -349,6 +349,21 @@ mod tests {
     }
 
     #[test]
+    fn an_undecided_target_says_interrupted_and_is_neither_healthy_nor_not() {
+        let ip: IpAddr = "198.18.0.1".parse().unwrap();
+        assert_eq!(
+            interrupted_line("198.18.0.1:84", ip, 84, false),
+            "198.18.0.1:84 interrupted: stopped before a verdict"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&interrupted_line("we\"b:84", ip, 84, true)).unwrap();
+        assert_eq!(v["target"], "we\"b:84");
+        assert_eq!(v["state"], "interrupted");
+        assert!(v["healthy"].is_null() && v["rtt_ms"].is_null());
+        assert_eq!(v["port"], 84);
+    }
+
+    #[test]
     fn json_is_valid_and_escapes_the_spec() {
         let line = json_line(
             "we\"ird:81",
