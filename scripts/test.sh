@@ -38,12 +38,15 @@ if [ "$(id -u)" = 0 ]; then
         scripts/testbed.sh down "${ns%-*}"
     done
 else
-    echo "test.sh: not root: the integration tests will be skipped (run with sudo)" >&2
+    echo "test.sh: not root: the integration tests will be reported skipped (run as root, or with sudo)" >&2
 fi
 
 cargo build --release
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# tests/common's `skip` writes one line here for each test that could not run.
+export SYNPROBE_SKIP_LOG
+SYNPROBE_SKIP_LOG=$(mktemp)
+trap 'rm -f "$log" "$SYNPROBE_SKIP_LOG"' EXIT
 set +e
 cargo test --release --no-fail-fast -- --test-threads=2 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -60,8 +63,20 @@ if [ "$(id -u)" = 0 ]; then
         status=1
     fi
 fi
-# One closing line for the whole suite (unit, simulated-network and namespace tests).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# One closing line for the whole suite (unit, simulated-network and namespace tests), after
+# why tests were skipped: `tests: N passed, M failed, K skipped`.
+tally=$(scripts/test-tally.sh "$log" "$SYNPROBE_SKIP_LOG")
+echo "$tally"
 echo "slurm-demo: $slurm"
+skipped=$(echo "$tally" | sed -n 's/^tests: .*, \([0-9]*\) skipped$/\1/p')
+# A run that skipped tests did not test everything: not a success unless asked for.
+if [ "${skipped:-0}" -gt 0 ] || [[ $slurm == skipped* ]]; then
+    if [ "${SYNPROBE_ALLOW_SKIP:-0}" = 1 ]; then
+        echo "test.sh: some tests were skipped (SYNPROBE_ALLOW_SKIP=1: not a failure)" >&2
+    else
+        echo "test.sh: some tests were skipped: not a pass (SYNPROBE_ALLOW_SKIP=1 accepts it)" >&2
+        if [ "$status" = 0 ]; then status=1; fi
+    fi
+fi
 exit "$status"
 

@@ -1,5 +1,7 @@
 //! Root-only: real AF_PACKET traffic, always inside a fresh network namespace (`unshare -n`)
-//! that the kernel destroys when the child exits. Without root the tests say so and pass.
+//! that the kernel destroys when the child exits. Without root the tests are reported
+//! skipped (tests/common `skip`), and fail in CI.
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -35,9 +37,8 @@ fn in_fresh_netns(name: &str) -> bool {
         std::fs::write("/proc/sys/net/ipv4/conf/lo/accept_local", "1").unwrap();
         return true;
     }
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping {name}: needs root (network namespaces, AF_PACKET)");
-        return false;
+    if !common::is_root() {
+        return common::skip("needs root (network namespaces, AF_PACKET)");
     }
     let out = Command::new("unshare")
         .arg("-n")

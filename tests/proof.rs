@@ -152,14 +152,21 @@ fn in_ns(ns: &str, program: &PathBuf, args: &[&str]) -> Command {
     cmd
 }
 
-/// The number just before ` word` in the summary (`300000 ignored`, `5 unverified SYN`);
-/// digit group separators are read through. The last occurrence wins.
+/// The number just before ` word` in the summary (`300000 ignored`, `5 unverified SYN`,
+/// `1 teardown RST` as well as `2 teardown RSTs`); digit group separators are read
+/// through. The last occurrence wins.
 fn count_before(stderr: &str, word: &str) -> Option<u64> {
     let pat = format!(" {word}");
     let mut found = None;
     for (at, _) in stderr.match_indices(&pat) {
-        let after = stderr[at + pat.len()..].chars().next();
-        if after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+        let rest = &stderr[at + pat.len()..];
+        // The summary says "1 probe" and "2 probes".
+        let rest = rest.strip_prefix('s').unwrap_or(rest);
+        if rest
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
             continue;
         }
         let digits: String = stderr[..at]
@@ -366,7 +373,7 @@ fn forged_bare_syns_and_replies_open_nothing() {
     let unverified = summary_number(&err, "unverified SYN");
     let ignored = summary_number(&err, "ignored");
     let bad_sum = summary_number(&err, "bad checksum");
-    let split = summary_number(&err, "split-handshake SYN-ACKs sent");
+    let split = summary_number(&err, "split-handshake SYN-ACK");
     let drops = summary_count(&err, "drops").expect("receive drops in the summary");
     assert!(
         unverified <= bare && unverified + drops >= bare,
@@ -501,7 +508,7 @@ fn every_split_handshake_is_torn_down() {
         let open = rows.iter().filter(|r| r.ends_with(" open syn")).count() as u64;
         assert_eq!(open, 256, "{}", describe(&out));
         let err = stderr_of(&out);
-        let sent = summary_number(&err, "teardown RSTs sent");
+        let sent = summary_number(&err, "teardown RST");
         let seen = tb.counted_at_tgt("proof-rst") - before;
         before += seen;
         assert!(

@@ -9,12 +9,12 @@ use common::*;
 use std::thread::sleep;
 use std::time::Duration;
 
-/// `N teardown RSTs sent` from the summary.
+/// `N teardown RSTs sent` (`1 teardown RST sent`) from the summary.
 fn teardown_rsts(stderr: &str) -> u64 {
     let words: Vec<&str> = stderr.split_whitespace().collect();
     words
         .windows(3)
-        .filter(|w| w[1] == "teardown" && w[2] == "RSTs")
+        .filter(|w| w[1] == "teardown" && (w[2] == "RSTs" || w[2] == "RST"))
         .filter_map(|w| w[0].replace(',', "").parse().ok())
         .next_back()
         .unwrap_or_else(|| panic!("no \"N teardown RSTs\" in the summary:\n{stderr}"))

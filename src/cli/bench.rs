@@ -51,6 +51,53 @@ impl Sink for Discard {
     }
 }
 
+/// What `bench` prints on stdout, one JSON object (the schema is in README, "bench").
+struct BenchReport<'a> {
+    summary: &'a crate::output::Summary,
+    send_threads: usize,
+    cpu_user_s: f64,
+    cpu_sys_s: f64,
+    peak_rss_kib: u64,
+}
+
+impl BenchReport<'_> {
+    /// CPU seconds (user + system) per million probes sent; `None` when none was sent.
+    fn cpu_per_million(&self) -> Option<f64> {
+        let sent = self.summary.sent;
+        (sent > 0).then(|| (self.cpu_user_s + self.cpu_sys_s) * 1e6 / sent as f64)
+    }
+
+    /// Every value a number (null where there is none): counts as integers, seconds as
+    /// seconds. `matched` counts pairs (the first reply of each), `duplicates` the
+    /// further replies for them; `replies` is every frame the receiver judged: matched +
+    /// duplicates + ignored + unverified_syns + bad_checksums.
+    fn to_json(&self) -> serde_json::Value {
+        let s = self.summary;
+        let round = |x: f64, digits: i32| {
+            let m = 10f64.powi(digits);
+            (x * m).round() / m
+        };
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "probes_sent": s.sent,
+            "seconds": round(s.send_secs, 6),
+            "probes_per_sec": s.achieved_rate.map(|r| r.round() as u64),
+            "send_threads": self.send_threads,
+            "replies": s.matched + s.duplicates + s.ignored + s.unverified_syns + s.bad_checksums,
+            "matched": s.matched,
+            "duplicates": s.duplicates,
+            "ignored": s.ignored,
+            "unverified_syns": s.unverified_syns,
+            "bad_checksums": s.bad_checksums,
+            "rx_drops": s.rx_drops,
+            "cpu_user_s": round(self.cpu_user_s, 6),
+            "cpu_sys_s": round(self.cpu_sys_s, 6),
+            "cpu_s_per_million_probes": self.cpu_per_million().map(|c| round(c, 4)),
+            "peak_rss_kib": self.peak_rss_kib,
+        })
+    }
+}
+
 fn cpu_secs(t: nix::sys::time::TimeVal) -> f64 {
     t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6
 }
@@ -101,30 +148,71 @@ pub fn run(a: BenchArgs) -> Result<i32, CliError> {
     let user = cpu_secs(after.user_time()) - cpu_secs(before.user_time());
     let sys = cpu_secs(after.system_time()) - cpu_secs(before.system_time());
     say!("{s}");
+    let report = BenchReport {
+        summary: &s,
+        send_threads: cfg.send_threads,
+        cpu_user_s: user,
+        cpu_sys_s: sys,
+        peak_rss_kib: after.max_rss().max(0) as u64,
+    };
+    let per_million = report.cpu_per_million();
     say!(
-        "synprobe: bench: {:.0} probes/s with {} send thread(s); {:.2} CPU s per million probes",
-        s.achieved_rate,
-        cfg.send_threads,
-        if s.sent > 0 {
-            (user + sys) * 1e6 / s.sent as f64
-        } else {
-            0.0
-        }
+        "synprobe: bench: {} with {}; {}",
+        s.achieved_rate
+            .map_or("no rate (sent for under 10 ms)".to_string(), |r| format!(
+                "{r:.0} probes/s"
+            )),
+        crate::output::plural(cfg.send_threads as u64, "send thread", "send threads"),
+        per_million.map_or(
+            "no CPU cost per probe (nothing sent)".to_string(),
+            |c| format!("{c:.2} CPU s per million probes")
+        )
     );
-    let line = format!(
-        "{{\"probes_sent\":{},\"seconds\":{:.3},\"probes_per_sec\":{:.0},\"send_threads\":{},\"replies\":{},\"matched\":{},\"ignored\":{},\"rx_drops\":{},\"cpu_user_s\":{:.3},\"cpu_sys_s\":{:.3},\"peak_rss_kib\":{}}}",
-        s.sent,
-        s.send_secs,
-        s.achieved_rate,
-        cfg.send_threads,
-        s.matched + s.duplicates + s.ignored,
-        s.matched + s.duplicates,
-        s.ignored,
-        s.rx_drops,
-        user,
-        sys,
-        after.max_rss()
-    );
+    let line = report.to_json().to_string();
     super::print_result(&line)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Summary;
+
+    #[test]
+    fn bench_json_counts_pairs_once_and_gives_seconds_as_numbers() {
+        let s = Summary {
+            sent: 2_000_000,
+            matched: 1000,
+            duplicates: 250,
+            ignored: 3,
+            unverified_syns: 2,
+            bad_checksums: 1,
+            send_secs: 1.0000004,
+            achieved_rate: Some(1_999_999.6),
+            ..Default::default()
+        };
+        let r = BenchReport {
+            summary: &s,
+            send_threads: 2,
+            cpu_user_s: 0.5,
+            cpu_sys_s: 0.75,
+            peak_rss_kib: 40_000,
+        };
+        let v = r.to_json();
+        assert_eq!(v["matched"], 1000);
+        assert_eq!(v["duplicates"], 250);
+        assert_eq!(v["replies"], 1256);
+        assert!(v["seconds"].is_f64(), "{v}");
+        assert_eq!(v["seconds"], 1.0);
+        assert_eq!(v["probes_per_sec"], 2_000_000);
+        assert_eq!(v["cpu_s_per_million_probes"], 0.625);
+        let idle = Summary::default();
+        let v = BenchReport {
+            summary: &idle,
+            ..r
+        }
+        .to_json();
+        assert!(v["probes_per_sec"].is_null() && v["cpu_s_per_million_probes"].is_null());
+        assert_eq!(v["seconds"], 0.0);
+    }
 }

@@ -9,7 +9,7 @@ use super::net::{self, NetArgs};
 use super::{CliError, EXIT_FAIL, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::output::endpoint;
-use crate::output::{Collect, Progress};
+use crate::output::{Collect, Ending, Progress, RunInfo, SUMMARY_MARK, Summary};
 use crate::path::PathTable;
 use crate::probe::{ProbeResult, Reason, State};
 use crate::target::{Endpoint, Family, PairSpace, PortList, TargetSet, parse_endpoint_all};
@@ -25,7 +25,10 @@ Examples:
   synprobe check web-1:443 web-2:443 --timeout 1s --json
   synprobe check -6 web-1:443     # a name's IPv6 addresses only (default: all of them)
 
-Exit codes: 0 every target healthy, 1 any unhealthy, 2 bad input.")]
+Stopped by Ctrl-C (SIGINT, SIGTERM, SIGHUP), it still prints every verdict it has, and
+`interrupted` for the targets it had not decided.
+
+Exit codes: 0 every target healthy, 1 any unhealthy, 2 bad input, 130 interrupted.")]
 pub struct CheckArgs {
     /// Targets as HOST:PORT ([2001:db8::1]:80 for IPv6).
     #[arg(required = true, value_name = "HOST:PORT")]
@@ -51,6 +54,10 @@ pub struct CheckArgs {
     /// Only IPv6: of a host name's addresses, check only the IPv6 ones.
     #[arg(short = '6')]
     pub ipv6: bool,
+    /// Write the run's summary as one JSON object to FILE, or to stdout with - (after the
+    /// verdicts): probes, replies, states, reasons, rates, seconds, how it ended.
+    #[arg(long, value_name = "FILE|-")]
+    pub summary_json: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -114,6 +121,33 @@ fn json_escape(s: &str) -> String {
     out
 }
 
+/// How a target is shown: a name first, as typed, then the address it stood for
+/// ("web-1:443 (198.18.0.1)"); an address alone as it is.
+fn shown(host: Option<&str>, ip: IpAddr, port: u16) -> String {
+    match host {
+        Some(h) => format!("{h}:{port} ({ip})"),
+        None => endpoint(ip, port),
+    }
+}
+
+/// The line for a target the run was stopped before deciding.
+fn interrupted_line(spec: &str, host: Option<&str>, ip: IpAddr, port: u16, json: bool) -> String {
+    if json {
+        let host = host.map_or(String::new(), |h| {
+            format!("\"host\":\"{}\",", json_escape(h))
+        });
+        format!(
+            "{{\"target\":\"{}\",{host}\"ip\":\"{ip}\",\"port\":{port},\"healthy\":null,\"state\":\"interrupted\",\"reason\":\"interrupted\",\"rtt_ms\":null,\"detail\":\"stopped before a verdict\"}}",
+            json_escape(spec)
+        )
+    } else {
+        format!(
+            "{} interrupted: stopped before a verdict",
+            shown(host, ip, port)
+        )
+    }
+}
+
 fn json_line(spec: &str, host: Option<&str>, r: &ProbeResult, patience: Patience) -> String {
     let rtt = r.rtt.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
@@ -135,6 +169,9 @@ fn json_line(spec: &str, host: Option<&str>, r: &ProbeResult, patience: Patience
 }
 
 pub fn run(a: CheckArgs) -> Result<i32, CliError> {
+    if let Some(p) = &a.summary_json {
+        super::summary_out::check_path(p)?;
+    }
     let timeout = values::duration("--timeout", &a.timeout).map_err(CliError::Input)?;
     if timeout.is_zero() {
         return Err(CliError::Input(format!(
@@ -182,56 +219,95 @@ pub fn run(a: CheckArgs) -> Result<i32, CliError> {
                 .is_some_and(|t| routes.paths.exit_of(t).is_some())
         })
         .collect();
-    let results = if routed.is_empty() {
-        Vec::new()
+    let (results, engine_summary, seed) = if routed.is_empty() {
+        (Vec::new(), Summary::default(), 0)
     } else {
         let known = std::mem::take(&mut routes.known_macs);
         probe(&a, &plan, space, &routed, (routes.paths, known), timeout)?
     };
+    let interrupted = engine_summary.interrupted;
 
     let patience = Patience {
         per_attempt: timeout,
         attempts: a.retries.saturating_add(1),
     };
+    // The verdicts as printed (no-route ones included), for --summary-json.
+    let mut verdicts = Summary::default();
     let mut all_healthy = true;
     let mut reader_there = true;
     for &(spec, host, ip, port) in &checked {
-        let silent = if routed.contains(&(ip, port)) {
-            Reason::NoResponse
-        } else {
-            Reason::NoRoute
+        let routed_here = routed.contains(&(ip, port));
+        let found = results.iter().find(|r| r.ip == ip && r.port == port);
+        let line = match found {
+            // Stopped before its answer or its full wait: no verdict to give.
+            None if interrupted && routed_here => {
+                all_healthy = false;
+                interrupted_line(spec, host, ip, port, a.json)
+            }
+            _ => {
+                let r = found.copied().unwrap_or(ProbeResult {
+                    ip,
+                    port,
+                    reason: if routed_here {
+                        Reason::NoResponse
+                    } else {
+                        Reason::NoRoute
+                    },
+                    ttl: None,
+                    rtt: None,
+                });
+                verdicts.count(&r);
+                let healthy = r.state() == State::Open;
+                all_healthy &= healthy;
+                if a.json {
+                    json_line(spec, host, &r, patience)
+                } else {
+                    let verdict = if healthy { "healthy" } else { "unhealthy" };
+                    format!(
+                        "{} {verdict}: {}",
+                        shown(host, ip, port),
+                        detail(&r, patience)
+                    )
+                }
+            }
         };
-        let r = results
-            .iter()
-            .find(|r| r.ip == ip && r.port == port)
-            .copied()
-            .unwrap_or(ProbeResult {
-                ip,
-                port,
-                reason: silent,
-                ttl: None,
-                rtt: None,
-            });
-        let healthy = r.state() == State::Open;
-        let line = if a.json {
-            json_line(spec, host, &r, patience)
-        } else {
-            let verdict = if healthy { "healthy" } else { "unhealthy" };
-            // A name first, as typed, then the address it stood for: "web-1:443 (198.18.0.1)".
-            let shown = match host {
-                Some(h) => format!("{h}:{port} ({ip})"),
-                None => endpoint(ip, port),
-            };
-            format!("{shown} {verdict}: {}", detail(&r, patience))
-        };
-        all_healthy &= healthy;
         // A closed output ends the printing, not the verdict: the exit code still covers
         // every target.
         if reader_there {
             reader_there = super::print_result(&line)?;
         }
     }
-    Ok(if all_healthy { 0 } else { EXIT_FAIL })
+    let (ending, code) = if interrupted {
+        (Ending::Interrupted, 130)
+    } else if all_healthy {
+        (Ending::Completed, 0)
+    } else {
+        (Ending::Completed, EXIT_FAIL)
+    };
+    if interrupted {
+        say!("synprobe: interrupted: the targets without a verdict are marked \"interrupted\"");
+    }
+    if let Some(path) = &a.summary_json {
+        let summary = Summary {
+            pairs: endpoints.len() as u64,
+            open: verdicts.open,
+            closed: verdicts.closed,
+            filtered: verdicts.filtered,
+            no_route: verdicts.no_route,
+            no_neighbour: verdicts.no_neighbour,
+            by_reason: verdicts.by_reason,
+            ..engine_summary
+        };
+        let info = RunInfo {
+            command: "check",
+            seed,
+            shard: (1, 1),
+            ending,
+            exit_code: code,
+        };
+        super::summary_out::write(path, &summary.render_json(SUMMARY_MARK, &info))?;
+    }
+    Ok(code)
 }
 
 /// The pair space of the endpoints: their addresses x their ports, of which only the asked
@@ -253,7 +329,7 @@ fn probe(
     endpoints: &[(IpAddr, u16)],
     (paths, known_macs): (PathTable, Vec<(u64, [u8; 6])>),
     timeout: Duration,
-) -> Result<Vec<ProbeResult>, CliError> {
+) -> Result<(Vec<ProbeResult>, Summary, u64), CliError> {
     let only = endpoints
         .iter()
         .filter_map(|&(ip, port)| space.index(ip, port))
@@ -271,13 +347,9 @@ fn probe(
     };
     let mut sink = Collect::default();
     let stop = crate::io::interrupt_flag();
+    // Interrupted, the verdicts reached so far are printed (and the rest marked so).
     let summary = engine::run(&cfg, &mut sink, &mut Progress::new(false), stop)?;
-    if summary.interrupted {
-        return Err(CliError::Runtime(
-            "interrupted before every target was decided".into(),
-        ));
-    }
-    Ok(sink.0)
+    Ok((sink.0, summary, cfg.seed))
 }
 
 #[cfg(test)]
@@ -322,6 +394,28 @@ mod tests {
             detail(&r(Reason::NoResponse, None), twice),
             "no reply to 2 SYNs, 2s each, a filter drops the SYN"
         );
+    }
+
+    #[test]
+    fn an_undecided_target_says_interrupted_and_is_neither_healthy_nor_not() {
+        let ip: IpAddr = "198.18.0.1".parse().unwrap();
+        assert_eq!(
+            interrupted_line("198.18.0.1:84", None, ip, 84, false),
+            "198.18.0.1:84 interrupted: stopped before a verdict"
+        );
+        assert_eq!(
+            interrupted_line("web-1:84", Some("web-1"), ip, 84, false),
+            "web-1:84 (198.18.0.1) interrupted: stopped before a verdict",
+            "a name is shown as the verdicts show it"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&interrupted_line("we\"b:84", Some("we\"b"), ip, 84, true))
+                .unwrap();
+        assert_eq!(v["target"], "we\"b:84");
+        assert_eq!(v["host"], "we\"b");
+        assert_eq!(v["state"], "interrupted");
+        assert!(v["healthy"].is_null() && v["rtt_ms"].is_null());
+        assert_eq!(v["port"], 84);
     }
 
     #[test]

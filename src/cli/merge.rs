@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::merge::{Kind, MergeError, Merger, account};
-use crate::output::{Format, Printer, Sink};
+use crate::output::{Format, Printer, Sink, plural};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -102,9 +102,10 @@ pub fn run(mut a: MergeArgs) -> Result<i32, CliError> {
     }
     let read: u64 = merger.files.iter().map(|f| f.results).sum();
     say!(
-        "synprobe merge: {} pairs from {read} rows in {} files",
-        merger.len(),
-        merger.files.len()
+        "synprobe merge: {} from {} in {}",
+        plural(merger.len() as u64, "pair", "pairs"),
+        plural(read, "row", "rows"),
+        plural(merger.files.len() as u64, "file", "files")
     );
     Ok(0)
 }

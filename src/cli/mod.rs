@@ -18,6 +18,7 @@ mod merge;
 mod net;
 mod resumed;
 mod scan;
+mod summary_out;
 mod values;
 mod watch;
 mod watch_targets;

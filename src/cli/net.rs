@@ -196,7 +196,11 @@ pub fn no_route_line(no_route: &[(IpRange, String)]) -> Option<String> {
         .fold(0, u128::saturating_add);
     let mut line: Vec<String> = no_route.iter().take(SHOWN).map(show).collect();
     if no_route.len() > SHOWN {
-        line.push(format!("and {} more ranges", no_route.len() - SHOWN));
+        let more = no_route.len() - SHOWN;
+        line.push(format!(
+            "and {more} more range{}",
+            if more == 1 { "" } else { "s" }
+        ));
     }
     Some(format!(
         "no route to {total} target address{}, not probed: {}",
@@ -233,6 +237,6 @@ mod tests {
             line.starts_with("no route to 14 target addresses"),
             "{line}"
         );
-        assert!(line.ends_with("and 1 more ranges"), "{line}");
+        assert!(line.ends_with("and 1 more range"), "{line}");
     }
 }

@@ -59,8 +59,8 @@ pub fn continue_output(f: File, path: &str, st: &ResumeState) -> Result<(File, u
     if regular {
         if len > keep && keep > 0 {
             say!(
-                "synprobe: {path}: {} bytes after the last checkpoint cut (their pairs are probed again)",
-                len - keep
+                "synprobe: {path}: {} after the last checkpoint cut (their pairs are probed again)",
+                crate::output::plural(len - keep, "byte", "bytes")
             );
         }
         f.set_len(keep)

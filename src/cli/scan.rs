@@ -13,7 +13,10 @@ use super::net::{self, NetArgs};
 use super::{CliError, dry_run, estimate, resumed, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::merge::Header;
-use crate::output::{Filtered, Format, Printer, Progress, Sink, StateFilter, WholeLines};
+use crate::output::{
+    Ending, Filtered, Format, Printer, Progress, RunInfo, SUMMARY_MARK, Sink, StateFilter, Summary,
+    TRAILER_MARK, WholeLines,
+};
 use crate::probe::ProbeResult;
 use crate::resume;
 use crate::target::reserved::{self, Reserved};
@@ -108,6 +111,14 @@ pub struct ScanArgs {
     /// time; `synprobe merge` reads it to tell which shards of which scan it has.
     #[arg(long)]
     pub header: bool,
+    /// Close the results with a trailer record (jsonl only): the run's summary as JSON
+    /// (see --summary-json); `synprobe merge` skips it.
+    #[arg(long)]
+    pub trailer: bool,
+    /// Write the run's summary as one JSON object to FILE, or to stdout with - (after the
+    /// results): probes, replies, states, reasons, rates, seconds, how it ended.
+    #[arg(long, value_name = "FILE|-")]
+    pub summary_json: Option<String>,
     /// Probe 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 even when the IPv4
     /// targets number more than a /8 (they are skipped then by default).
     #[arg(long, conflicts_with = "exclude_reserved")]
@@ -326,6 +337,15 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
             spec.format
         )));
     }
+    if a.trailer && format != Format::Jsonl {
+        return Err(CliError::Input(format!(
+            "--trailer needs --format jsonl (not '{}'): the trailer record is a JSON object",
+            spec.format
+        )));
+    }
+    if let Some(p) = &a.summary_json {
+        super::summary_out::check_path(p)?;
+    }
     let plan = a.net.plan()?;
     let space = pair_space(
         &spec.targets,
@@ -470,22 +490,59 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
     let summary = engine::run_real_resumable(&cfg, &mut sink, &mut progress, stop, &mut hooks)?;
     let timed_out = hooks.timed_out;
     say!("{summary}");
+    let (ending, code) = ending(&summary, timed_out, sink.hit);
+    let info = RunInfo {
+        command: "scan",
+        seed: spec.seed,
+        shard: (shard.0 + 1, shard.1),
+        ending,
+        exit_code: code,
+    };
+    // After the last checkpoint: a resumed run cuts the output back to it, trailer and all.
+    let mut out = sink.inner.inner.into_inner();
+    if a.trailer && !summary.output_closed {
+        let record = summary.render_json(TRAILER_MARK, &info);
+        if let Err(e) = writeln!(out, "{record}").and_then(|()| out.flush())
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            return Err(CliError::Runtime(format!("writing results: {e}")));
+        }
+    }
+    drop(out);
+    if let Some(path) = &a.summary_json {
+        super::summary_out::write(path, &summary.render_json(SUMMARY_MARK, &info))?;
+    }
     if summary.interrupted {
         say!(
             "synprobe: stopped{}; continue with: synprobe scan --resume {resume_path}",
-            if timed_out {
-                " at --max-runtime"
-            } else if sink.hit {
-                " at --max-results"
-            } else {
-                ""
+            match ending {
+                Ending::MaxRuntime => " at --max-runtime",
+                Ending::MaxResults => " at --max-results",
+                _ => "",
             }
         );
-        return Ok(if timed_out || sink.hit { 3 } else { 130 });
+        return Ok(code);
     }
     // Done (or the reader went away): nothing to continue.
     let _ = std::fs::remove_file(&resume_path);
-    Ok(0)
+    Ok(code)
+}
+
+/// How the run ended, and its exit code: 130 for a signal, 3 for a limit, else 0.
+fn ending(summary: &Summary, timed_out: bool, hit_max_results: bool) -> (Ending, i32) {
+    if summary.interrupted {
+        if timed_out {
+            (Ending::MaxRuntime, 3)
+        } else if hit_max_results {
+            (Ending::MaxResults, 3)
+        } else {
+            (Ending::Interrupted, 130)
+        }
+    } else if summary.output_closed {
+        (Ending::OutputClosed, 0)
+    } else {
+        (Ending::Completed, 0)
+    }
 }
 
 /// Time past `--wait` before a sent pair counts as done in a checkpoint: a reply's way from

@@ -293,8 +293,8 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
         },
     };
     say!(
-        "synprobe: watching {} targets every {} (timeout {}, healthy after {}, unhealthy after {})",
-        list.len(),
+        "synprobe: watching {} every {} (timeout {}, healthy after {}, unhealthy after {})",
+        crate::output::plural(list.len() as u64, "target", "targets"),
         values::show_duration(Duration::from_millis(config.interval_ms())),
         values::show_duration(Duration::from_millis(config.timeout_ms())),
         config.healthy_threshold(),

@@ -10,10 +10,10 @@ use super::receiver::{RxCounters, RxTask};
 use super::sender::{Pairs, SendJob, SendShared, Sent, Walk, send_walk};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
 use crate::io::RxFilter;
-use crate::output::{Progress, Sink, Summary};
+use crate::output::{Progress, Sink, Snapshot, Summary};
 use crate::path::Hop;
 use crate::permute::{Permutation, Slice};
-use crate::probe::{ProbeResult, Reason, State};
+use crate::probe::{ProbeResult, Reason};
 use crate::resume::{Position, Settle};
 use crate::wire::{SynParams, SynTemplate};
 
@@ -21,30 +21,6 @@ use crate::wire::{SynParams, SynTemplate};
 const WAIT_TICK: Duration = Duration::from_millis(5);
 /// How often the driver notes where the senders are, for checkpoints.
 const SEE_EVERY: Duration = Duration::from_millis(100);
-
-#[derive(Default)]
-struct Tally {
-    open: u64,
-    closed: u64,
-    filtered: u64,
-    no_route: u64,
-    no_neighbour: u64,
-}
-
-impl Tally {
-    fn add(&mut self, r: &ProbeResult) {
-        match r.state() {
-            State::Open => self.open += 1,
-            State::Closed => self.closed += 1,
-            State::Filtered => self.filtered += 1,
-        }
-        match r.reason {
-            Reason::NoRoute => self.no_route += 1,
-            Reason::NoNeighbour => self.no_neighbour += 1,
-            _ => {}
-        }
-    }
-}
 
 /// How long an on-link target has to answer an ARP / NDP request before it is asked again,
 /// and how many requests it gets (the kernel's own defaults: 1 s, 3 probes, are kinder to
@@ -100,7 +76,7 @@ impl Drop for SetOnDrop<'_> {
 #[derive(Default)]
 struct DriveReport {
     send_secs: f64,
-    first_round_rate: f64,
+    first_round_rate: Option<f64>,
 }
 
 /// Run the engine on the real network to completion (or until `stop` is set), streaming
@@ -221,6 +197,7 @@ pub fn run_resumable<N: Network>(
         from: from.clone(),
         resumed,
         preloaded: written.count(),
+        wait_until_ns: AtomicU64::new(0),
     };
     let position = || {
         // Round first: a round's reset positions are stored before its number, so a
@@ -284,7 +261,8 @@ pub fn run_resumable<N: Network>(
         decided: &decided,
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
-    let mut tally = Tally::default();
+    // The verdicts as they reach the sink, counted by state and reason.
+    let mut tally = Summary::default();
     let mut sink_err: Option<std::io::Error> = None;
     let mut output_closed = false;
 
@@ -329,12 +307,16 @@ pub fn run_resumable<N: Network>(
         // the channel.
         let mut last_draw = Instant::now();
         let mut last_sent = 0u64;
+        // For the ETA's pace: the last rate measured over pure sending, and the state
+        // (not waiting, round) at the previous draw.
+        let mut sending_rate: Option<f64> = None;
+        let mut last_window: Option<(bool, u32)> = Some((true, position().round));
         loop {
             match out_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(batch) => {
                     progress.hide();
                     for r in &batch {
-                        tally.add(r);
+                        tally.count(r);
                         if let Some(idx) = cfg.space.index(r.ip, r.port) {
                             written.test_and_set(idx);
                         }
@@ -384,20 +366,41 @@ pub fn run_resumable<N: Network>(
                     (hooks.save)(at, &written, false);
                 }
                 let now_sent = sent.load(Ordering::Relaxed);
-                let rate = (now_sent - last_sent) as f64 / dt.as_secs_f64();
+                let rate = Snapshot::rate_over(now_sent - last_sent, dt);
                 last_sent = now_sent;
                 last_draw = Instant::now();
-                let expected = match cfg.schedule {
-                    Schedule::Rounds { .. } => my_pairs,
-                    Schedule::Cycle { .. } => now_sent.max(1),
-                };
-                progress.draw(&Progress::line(
-                    now_sent,
-                    expected,
-                    tally.open,
-                    rate,
-                    started.elapsed(),
-                ));
+                if matches!(cfg.schedule, Schedule::Rounds { .. }) {
+                    let at = position();
+                    let wait_until = walk.wait_until_ns.load(Ordering::SeqCst);
+                    let now_ns = clock.now_ns();
+                    // A window of pure sending: no wait at either end, one round.
+                    let sending_now = (wait_until == 0, at.round);
+                    if sending_now.0 && last_window == Some(sending_now) {
+                        sending_rate = rate.or(sending_rate);
+                    }
+                    last_window = Some(sending_now);
+                    progress.draw(
+                        &Snapshot {
+                            round: at.round,
+                            rounds: retries_of(cfg).saturating_add(1),
+                            walked: at.walked.iter().sum(),
+                            slice: slice_len,
+                            pairs: my_pairs,
+                            answered: (walk.preloaded
+                                + counters.matched.load(Ordering::Relaxed)
+                                + decided.load(Ordering::Relaxed))
+                            .min(my_pairs),
+                            found: tally.open,
+                            rate,
+                            pace: Snapshot::pace(cfg.rate, sending_rate),
+                            wait: round_wait_of(cfg),
+                            waiting_left: (wait_until > 0)
+                                .then(|| Duration::from_nanos(wait_until.saturating_sub(now_ns))),
+                            elapsed: started.elapsed(),
+                        }
+                        .line(),
+                    );
+                }
             }
         }
         let drive = driver.join().expect("driver thread panicked");
@@ -431,7 +434,7 @@ pub fn run_resumable<N: Network>(
                     ttl: None,
                     rtt: None,
                 };
-                tally.add(&r);
+                tally.count(&r);
                 if let Err(e) = sink.result(&r) {
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
                         return Err(e.into());
@@ -458,11 +461,6 @@ pub fn run_resumable<N: Network>(
         unverified_syns: counters.unverified_syns.load(Ordering::Relaxed),
         bad_checksums: counters.bad_checksums.load(Ordering::Relaxed),
         challenges: counters.challenges.load(Ordering::Relaxed),
-        open: tally.open,
-        closed: tally.closed,
-        filtered: tally.filtered,
-        no_route: tally.no_route,
-        no_neighbour: tally.no_neighbour,
         teardown_rsts: counters.rsts.load(Ordering::Relaxed),
         rx_drops: rx_stats.drops,
         send_secs: drive.send_secs,
@@ -471,7 +469,16 @@ pub fn run_resumable<N: Network>(
         achieved_rate: drive.first_round_rate,
         interrupted,
         output_closed,
+        ..tally
     })
+}
+
+/// How long the run listens after each round.
+fn round_wait_of(cfg: &EngineConfig) -> Duration {
+    match cfg.schedule {
+        Schedule::Rounds { round_wait, .. } => round_wait,
+        Schedule::Cycle { .. } => Duration::ZERO,
+    }
 }
 
 /// How many retry rounds the schedule has.
@@ -493,6 +500,9 @@ struct WalkState {
     resumed: bool,
     /// Pairs answered before this run.
     preloaded: u64,
+    /// While the driver waits after a round: when the wait ends (the engine clock's ns),
+    /// else 0. For the progress line.
+    wait_until_ns: AtomicU64,
 }
 
 /// What ends the driver: `stop` ends the sending (the rest of the wait is still listened
@@ -555,6 +565,7 @@ fn drive(
             p.store(k, Ordering::SeqCst);
         }
         walk.round.store(round, Ordering::SeqCst);
+        walk.wait_until_ns.store(0, Ordering::SeqCst);
         let t0 = shared.clock.now_ns();
         let cycle_until_ns = cycle.map(|d| t0 + d.as_nanos() as u64);
         let results: Vec<Result<Sent, crate::io::IoError>> = std::thread::scope(|s| {
@@ -590,8 +601,8 @@ fn drive(
         let secs = (shared.clock.now_ns() - t0) as f64 / 1e9;
         report.send_secs += secs;
         let sending_secs = (last_ns - t0) as f64 / 1e9;
-        if round == 0 && sending_secs > 0.0 {
-            report.first_round_rate = round_sent as f64 / sending_secs;
+        if round == 0 {
+            report.first_round_rate = Summary::rate_over(round_sent, sending_secs);
         }
         // Stopped or not, the probes that went out get their full wait: an interrupted
         // run keeps every answer to what it sent, so a resumed one need not send it again.
@@ -601,6 +612,10 @@ fn drive(
             round_wait
         };
         let until = Instant::now() + wait;
+        walk.wait_until_ns.store(
+            shared.clock.now_ns() + wait.as_nanos() as u64,
+            Ordering::SeqCst,
+        );
         while Instant::now() < until
             && !halt.load(Ordering::Relaxed)
             && (cycle.is_some() || !all_answered())

@@ -150,7 +150,7 @@ impl Merger {
             }
             .map_err(bad)?;
             match parsed {
-                Line::Blank => {}
+                Line::Blank | Line::Trailer => {}
                 Line::Header(h) => self.files[file].headers.push(h),
                 Line::Result(r) => {
                     self.files[file].results += 1;

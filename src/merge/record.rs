@@ -52,6 +52,8 @@ impl Record {
 pub enum Line {
     Header(Header),
     Result(Record),
+    /// `scan --trailer`'s closing record, the run's summary: not a result, skipped.
+    Trailer,
     /// An empty line (a trailing newline too many): nothing.
     Blank,
 }
@@ -108,7 +110,8 @@ fn ttl(v: Option<u64>) -> Result<Option<u8>, String> {
         .transpose()
 }
 
-/// A JSON Lines line: a header (`{"synprobe":"header",...}`) or a result object.
+/// A JSON Lines line: a header (`{"synprobe":"header",...}`), a trailer
+/// (`{"synprobe":"trailer",...}`) or a result object.
 pub fn parse_jsonl(line: &str) -> Result<Line, String> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
@@ -119,7 +122,8 @@ pub fn parse_jsonl(line: &str) -> Result<Line, String> {
     if let Some(mark) = obj.get("synprobe") {
         return match mark.as_str() {
             Some(MARK) => Header::from_object(obj).map(Line::Header),
-            _ => Err("a 'synprobe' record that is not a header".into()),
+            Some(crate::output::TRAILER_MARK) => Ok(Line::Trailer),
+            _ => Err("a 'synprobe' record that is neither a header nor a trailer".into()),
         };
     }
     jsonl_result(obj).map(Line::Result)
@@ -260,6 +264,11 @@ mod tests {
     #[test]
     fn blank_lines_and_crlf_are_tolerated() {
         assert_eq!(parse_jsonl(""), Ok(Line::Blank));
+        assert_eq!(
+            parse_jsonl(r#"{"synprobe":"trailer","probes":{"sent":3}}"#),
+            Ok(Line::Trailer)
+        );
+        assert!(parse_jsonl(r#"{"synprobe":"footer"}"#).is_err());
         assert_eq!(parse_csv("\r\n"), Ok(Line::Blank));
         assert!(matches!(
             parse_csv("198.18.0.1,80,open,syn-ack,64,0.500\r\n"),
@@ -321,7 +330,7 @@ mod tests {
                 r#"{"ip":"198.18.0.1","port":80,"state":"open","reason":"syn-ack","rtt_ms":-1}"#,
                 "rtt_ms -1",
             ),
-            (r#"{"synprobe":"footer"}"#, "not a header"),
+            (r#"{"synprobe":"footer"}"#, "neither a header nor a trailer"),
         ];
         for (line, want) in cases {
             let e = parse_jsonl(line).unwrap_err();

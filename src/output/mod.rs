@@ -8,11 +8,13 @@ mod format;
 mod lines;
 mod progress;
 mod summary;
+mod summary_json;
 
 pub use format::{Format, Printer, endpoint};
 pub use lines::WholeLines;
-pub use progress::Progress;
-pub use summary::Summary;
+pub use progress::{Progress, Snapshot};
+pub use summary::{MIN_RATE_SECS, Summary, plural};
+pub use summary_json::{Ending, RunInfo, SUMMARY_MARK, TRAILER_MARK};
 
 use std::io;
 

@@ -2,6 +2,17 @@
 
 use std::fmt;
 
+use crate::probe::{ProbeResult, Reason, State};
+
+/// The shortest time a rate is computed over: below it a handful of probes, or one clock
+/// tick, makes any number (a rate "over 0.00 s").
+pub const MIN_RATE_SECS: f64 = 0.010;
+
+/// `n` and the noun, singular for 1: "1 probe", "2 probes".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Counters of one engine run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -38,8 +49,11 @@ pub struct Summary {
     pub total_secs: f64,
     /// The asked rate in probes/s; `None` for `--rate max`.
     pub asked_rate: Option<f64>,
-    /// The first-round sending rate (retry rounds are smaller and would distort it).
-    pub achieved_rate: f64,
+    /// The first-round sending rate (retry rounds are smaller and would distort it); `None`
+    /// when that round sent for less than `MIN_RATE_SECS` (see `Summary::rate_over`).
+    pub achieved_rate: Option<f64>,
+    /// Verdicts by reason, in `Reason::ALL`'s order (the states split by why).
+    pub by_reason: [u64; Reason::ALL.len()],
     pub interrupted: bool,
     /// The reader of the results went away (a closed pipe): the run stopped there.
     pub output_closed: bool,
@@ -58,12 +72,34 @@ fn thousands(n: u64) -> String {
 }
 
 impl Summary {
+    /// `count` per second over `secs`, or `None` when `secs` is under `MIN_RATE_SECS`.
+    pub fn rate_over(count: u64, secs: f64) -> Option<f64> {
+        (secs >= MIN_RATE_SECS).then(|| count as f64 / secs)
+    }
+
+    /// Counts a verdict in its state and reason.
+    pub fn count(&mut self, r: &ProbeResult) {
+        match r.state() {
+            State::Open => self.open += 1,
+            State::Closed => self.closed += 1,
+            State::Filtered => self.filtered += 1,
+        }
+        match r.reason {
+            Reason::NoRoute => self.no_route += 1,
+            Reason::NoNeighbour => self.no_neighbour += 1,
+            _ => {}
+        }
+        if let Some(i) = Reason::ALL.iter().position(|&x| x == r.reason) {
+            self.by_reason[i] += 1;
+        }
+    }
+
     /// True when the run sent visibly slower than asked (more than 2 % below). Runs of less
     /// than a second's worth of probes say nothing: a handful of probes has no meaningful
     /// rate (and the wait for an on-link target's ARP answer is no part of it).
     pub fn below_asked_rate(&self) -> bool {
         match self.asked_rate {
-            Some(r) => self.sent as f64 >= r && self.achieved_rate < r * 0.98,
+            Some(r) => self.sent as f64 >= r && self.achieved_rate.is_some_and(|a| a < r * 0.98),
             None => false,
         }
     }
@@ -71,12 +107,17 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rate = thousands(self.achieved_rate.round() as u64);
         write!(
             f,
-            "synprobe: sent {} probes for {} pairs in {:.2} s at {rate}/s",
-            self.sent, self.pairs, self.send_secs
+            "synprobe: sent {} for {} in {:.2} s",
+            plural(self.sent, "probe", "probes"),
+            plural(self.pairs, "pair", "pairs"),
+            self.send_secs
         )?;
+        match self.achieved_rate {
+            Some(r) => write!(f, " at {}/s", thousands(r.round() as u64))?,
+            None => write!(f, ", too short for a rate")?,
+        }
         match self.asked_rate {
             Some(r) => write!(f, " (asked {}/s)", thousands(r.round() as u64))?,
             None => write!(f, " (asked max)")?,
@@ -87,15 +128,19 @@ impl fmt::Display for Summary {
         writeln!(f)?;
         writeln!(
             f,
-            "synprobe: replies: {} matched, {} duplicate, {} ignored, {} unverified SYN, {} bad checksum; \
-             {} split-handshake SYN-ACKs sent, {} teardown RSTs sent; receive drops {}",
+            "synprobe: replies: {} matched, {} duplicate, {} ignored, {}, {} bad checksum; \
+             {} sent, {} sent; receive drops {}",
             self.matched,
             self.duplicates,
             self.ignored,
-            self.unverified_syns,
+            plural(self.unverified_syns, "unverified SYN", "unverified SYNs"),
             self.bad_checksums,
-            self.challenges,
-            self.teardown_rsts,
+            plural(
+                self.challenges,
+                "split-handshake SYN-ACK",
+                "split-handshake SYN-ACKs"
+            ),
+            plural(self.teardown_rsts, "teardown RST", "teardown RSTs"),
             self.rx_drops
         )?;
         write!(
@@ -143,7 +188,7 @@ mod tests {
             open: 3,
             closed: 7,
             asked_rate: Some(100_000.0),
-            achieved_rate: 50_000.0,
+            achieved_rate: Some(50_000.0),
             send_secs: 2.0,
             ..Default::default()
         };
@@ -163,18 +208,51 @@ mod tests {
         );
         assert!(text.contains("could not keep up"), "{text}");
         let ok = Summary {
-            achieved_rate: 99_500.0,
+            achieved_rate: Some(99_500.0),
             ..s
         };
         assert!(!ok.to_string().contains("could not keep up"));
         // Two probes to on-link targets, most of the round spent waiting for ARP answers.
         let few = Summary {
             sent: 2,
-            achieved_rate: 266.0,
+            achieved_rate: Some(266.0),
             asked_rate: Some(10_000.0),
             send_secs: 1.03,
             ..Default::default()
         };
         assert!(!few.to_string().contains("could not keep up"));
+    }
+
+    #[test]
+    fn one_is_singular_and_a_rate_needs_ten_milliseconds() {
+        let one = Summary {
+            pairs: 1,
+            sent: 1,
+            challenges: 1,
+            teardown_rsts: 1,
+            unverified_syns: 1,
+            send_secs: 0.004,
+            achieved_rate: Summary::rate_over(1, 0.004),
+            asked_rate: Some(10_000.0),
+            ..Default::default()
+        };
+        let text = one.to_string();
+        assert!(
+            text.contains("sent 1 probe for 1 pair in 0.00 s, too short for a rate (asked"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 unverified SYN, ")
+                && text.contains("1 split-handshake SYN-ACK sent, 1 teardown RST sent;"),
+            "{text}"
+        );
+        assert_eq!(Summary::rate_over(1, 0.0099), None);
+        assert_eq!(Summary::rate_over(100, 0.010), Some(10_000.0));
+        let two = Summary {
+            pairs: 2,
+            sent: 2,
+            ..one
+        };
+        assert!(two.to_string().contains("sent 2 probes for 2 pairs"));
     }
 }

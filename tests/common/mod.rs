@@ -41,20 +41,58 @@ fn on_path(tool: &str) -> bool {
         .any(|dir| dir.join(tool).is_file())
 }
 
-/// In CI a missing requirement is a failure, not a skip: a green run that tested
-/// nothing would hide a broken install step.
-fn skip(why: &str) -> bool {
+/// The name of the running test: libtest runs each test on a thread named after it.
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => "?".to_string(),
+    }
+}
+
+/// A test that cannot run says so where people and scripts/test.sh both see it, so it is
+/// never mistaken for a pass: libtest still prints `ok` for it (a test cannot mark itself
+/// ignored at run time), hence the line goes straight to the process's stderr, past
+/// libtest's capture, and to the file `SYNPROBE_SKIP_LOG` names, which test.sh counts and
+/// takes off its passed count. In CI a missing requirement is a failure, not a skip: a
+/// green run that tested nothing would hide a broken install step.
+#[track_caller]
+pub fn skip(why: &str) -> bool {
+    use std::io::Write;
+    let at = std::panic::Location::caller();
     if std::env::var_os("CI").is_some_and(|v| v == "true") {
         panic!("cannot run in CI: {why} (scripts/test.sh should have provided it)");
     }
-    eprintln!("skipped: {why}");
+    let line = format!(
+        "SKIPPED: {} ({}:{}): {why}\n",
+        test_name(),
+        at.file(),
+        at.line()
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(log) = std::env::var_os("SYNPROBE_SKIP_LOG") {
+        // One short append per line: whole lines even with tests on parallel threads.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
     false
 }
 
+/// True when this process runs as root. Tests that can check something without root
+/// (bad input, the missing-privilege message) use it to choose how, not whether, to run.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 /// True when this test can run: root, and the tools the testbed needs. Otherwise
-/// prints why and returns false so the test returns early.
+/// reports it as skipped (see `skip`) and returns false so the test returns early.
+#[track_caller]
 pub fn require_root() -> bool {
-    if !nix::unistd::geteuid().is_root() {
+    if !is_root() {
         return skip("needs root");
     }
     for tool in ["ip", "iptables", "ip6tables", "ncat", "ss", "setpriv"] {
@@ -68,6 +106,7 @@ pub fn require_root() -> bool {
 }
 
 /// `require_root`, plus tools only some tests need (arptables, ...).
+#[track_caller]
 pub fn require_root_and(tools: &[&str]) -> bool {
     if !require_root() {
         return false;
