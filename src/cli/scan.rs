@@ -13,7 +13,9 @@ use super::net::{self, NetArgs};
 use super::{CliError, dry_run, estimate, resumed, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::merge::Header;
-use crate::output::{Filtered, Format, Printer, Progress, Sink, StateFilter, WholeLines};
+use crate::output::{
+    Filtered, Format, HostNames, Printer, Progress, Sink, StateFilter, WholeLines,
+};
 use crate::probe::ProbeResult;
 use crate::resume;
 use crate::target::reserved::{self, Reserved};
@@ -435,7 +437,8 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
         writeln!(out, "{}", header.render())
             .map_err(|e| CliError::Runtime(format!("writing results: {e}")))?;
     }
-    let printer = Printer::new(format, out);
+    // Results of an address that came from a host name carry the name typed.
+    let printer = Printer::new(format, out).with_hosts(HostNames::new(cfg.space.targets.names()));
     let stop = crate::io::interrupt_flag();
     let mut sink = Limited {
         inner: Filtered {
