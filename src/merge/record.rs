@@ -14,8 +14,8 @@ use crate::probe::{ProbeResult, Reason, State};
 /// The first line of `scan --format csv`.
 pub use crate::output::CSV_COLUMNS as CSV_HEADER;
 
-/// The first line of a CSV file written before the `host` column (0.1.0): read too, its
-/// rows without a name.
+/// The first line of a CSV file written before the `host` column (six columns): read too,
+/// its rows without a name.
 pub const CSV_HEADER_UNNAMED: &str = "ip,port,state,reason,ttl,rtt_ms";
 
 /// The two formats `merge` reads and writes.

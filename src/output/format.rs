@@ -7,9 +7,9 @@ use super::Sink;
 use super::hosts::{HostNames, csv_field, json_escaped};
 use crate::probe::ProbeResult;
 
-/// The CSV column line. `host` came last (after 0.1.0's six columns), so that a reader
-/// indexing columns by position reads the older columns where they always were; it is
-/// always present, empty for an address not typed as a name.
+/// The CSV column line. `host` came last (after the six columns of earlier builds), so
+/// that a reader indexing columns by position reads the older columns where they always
+/// were; it is always present, empty for an address not typed as a name.
 pub const CSV_COLUMNS: &str = "ip,port,state,reason,ttl,rtt_ms,host";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
