@@ -1,5 +1,6 @@
 //! Input edges that work (root, in a testbed): `-o -` is stdout, `@-` reads targets from
-//! standard input, and `check` of a dual-stack name probes both families and names it.
+//! standard input, `check` of a dual-stack name probes both families and names it, and
+//! `scan` puts the name typed in each result of its addresses.
 //! The name resolves only inside the prober namespace: `ip netns exec` reads
 //! /etc/netns/NS/hosts in place of /etc/hosts, so the host's own resolver is untouched.
 mod common;
@@ -167,4 +168,123 @@ fn check_probes_a_dual_stack_name_on_both_families_and_names_it() {
         assert_eq!(rows[0]["ip"], ip, "{text}");
         assert_eq!(rows[0]["healthy"], true, "{text}");
     }
+}
+
+#[test]
+fn scan_results_carry_the_host_name_typed() {
+    if !require_root() {
+        return;
+    }
+    let tb = Testbed::up();
+    tb.listen(80);
+    let etc = NetnsEtc::new(&tb.scan_ns);
+    // 198.18.0.2 answers to two names: the first typed is the one shown.
+    std::fs::write(
+        etc.dir.join("hosts"),
+        "198.18.0.1 web-1.internal\n2001:db8:1::1 web-1.internal\n\
+         198.18.0.2 web-2.internal\n198.18.0.2 alias.internal\n",
+    )
+    .expect("hosts");
+    let dir = Scratch::new(std::env::temp_dir().join(format!("synprobe-host-{}", tb.name)));
+    let scan = |format: &str| {
+        let out = run(
+            &tb,
+            &dir.0,
+            &[
+                "scan",
+                "web-1.internal",
+                "198.18.0.3",
+                "web-2.internal",
+                "alias.internal",
+                "-p",
+                "80,443",
+                "--states",
+                "all",
+                "--format",
+                format,
+            ],
+            "",
+        );
+        assert_eq!(code(out.status), Some(0), "{format}: {}", describe(&out));
+        stdout_of(&out)
+    };
+
+    let text = scan("jsonl");
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            format!(
+                "{} {} {} {}",
+                v["ip"].as_str().expect("ip"),
+                v["port"],
+                v["state"].as_str().expect("state"),
+                // Absent, not null, for an address typed as one.
+                v.get("host").map_or("-".to_string(), |h| h.to_string())
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "198.18.0.1 443 closed \"web-1.internal\"",
+            "198.18.0.1 80 open \"web-1.internal\"",
+            "198.18.0.2 443 closed \"web-2.internal\"",
+            "198.18.0.2 80 open \"web-2.internal\"",
+            "198.18.0.3 443 closed -",
+            "198.18.0.3 80 open -",
+            "2001:db8:1::1 443 closed \"web-1.internal\"",
+            "2001:db8:1::1 80 open \"web-1.internal\"",
+        ],
+        "{text}"
+    );
+
+    let text = scan("csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ip,port,state,reason,ttl,rtt_ms,host"));
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 7, "{l}");
+            format!("{} {} {}", f[0], f[1], f[6])
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "198.18.0.1 443 web-1.internal",
+            "198.18.0.1 80 web-1.internal",
+            "198.18.0.2 443 web-2.internal",
+            "198.18.0.2 80 web-2.internal",
+            "198.18.0.3 443 ",
+            "198.18.0.3 80 ",
+            "2001:db8:1::1 443 web-1.internal",
+            "2001:db8:1::1 80 web-1.internal",
+        ],
+        "{text}"
+    );
+
+    let text = scan("text");
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(|l| l.split(" ttl=").next().unwrap_or(l).to_string())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "198.18.0.3:443 closed rst",
+            "198.18.0.3:80 open syn-ack",
+            "web-1.internal:443 (198.18.0.1) closed rst",
+            "web-1.internal:443 (2001:db8:1::1) closed rst",
+            "web-1.internal:80 (198.18.0.1) open syn-ack",
+            "web-1.internal:80 (2001:db8:1::1) open syn-ack",
+            "web-2.internal:443 (198.18.0.2) closed rst",
+            "web-2.internal:80 (198.18.0.2) open syn-ack",
+        ],
+        "{text}"
+    );
 }

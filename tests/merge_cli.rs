@@ -76,7 +76,7 @@ fn merge_keeps_open_over_filtered_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
         std::fs::read_to_string(&o).unwrap(),
-        "ip,port,state,reason,ttl,rtt_ms\n198.18.0.1,80,open,syn-ack,64,0.250\n198.18.0.2,80,closed,rst,64,0.125\n"
+        "ip,port,state,reason,ttl,rtt_ms,host\n198.18.0.1,80,open,syn-ack,64,0.250,\n198.18.0.2,80,closed,rst,64,0.125,\n"
     );
     // And the csv merged back with nothing new gives the same rows, as csv by default.
     let out = synprobe(&["merge", &o]);
@@ -163,4 +163,33 @@ fn scan_header_needs_jsonl() {
         "--exclude-reserved",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+#[test]
+fn host_names_survive_a_merge_in_both_formats() {
+    let d = Dir::new("hosts");
+    let named = r#"{"ip":"198.18.0.1","port":80,"state":"open","reason":"syn-ack","ttl":64,"rtt_ms":0.250,"host":"web-1.internal"}"#;
+    let a = d.write("a.jsonl", &[named]);
+    // A csv file from before the host column: read, its row without a name.
+    let b = d.write(
+        "b.csv",
+        &[
+            "ip,port,state,reason,ttl,rtt_ms",
+            "198.18.0.2,80,closed,rst,64,0.125",
+        ],
+    );
+    let out = synprobe(&["merge", &a, &b]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(stdout_of(&out), format!("{named}\n{CLOSED_2}\n"));
+    let o = d.path("out.csv");
+    let out = synprobe(&["merge", &b, &a, "--format", "csv", "-o", &o]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let csv = std::fs::read_to_string(&o).unwrap();
+    assert_eq!(
+        csv,
+        "ip,port,state,reason,ttl,rtt_ms,host\n198.18.0.1,80,open,syn-ack,64,0.250,web-1.internal\n198.18.0.2,80,closed,rst,64,0.125,\n"
+    );
+    // And back from csv to jsonl: the same records as the first merge.
+    let out = synprobe(&["merge", &o, "--format", "jsonl"]);
+    assert_eq!(stdout_of(&out), format!("{named}\n{CLOSED_2}\n"));
 }

@@ -288,6 +288,12 @@ fn jsonl_and_csv_parsers_read_the_contract_examples() {
     let rows = parse_csv("ip,port,state,reason,ttl,rtt_ms\n198.18.0.7,84,filtered,no-response,,\n");
     assert_eq!(rows[0].state, "filtered");
     assert_eq!((rows[0].ttl, rows[0].rtt_ms), (None, None));
+    let rows = parse_csv(
+        "ip,port,state,reason,ttl,rtt_ms,host\n198.18.0.7,80,open,syn-ack,64,0.410,web-1\n",
+    );
+    assert_eq!((rows[0].port, rows[0].ttl), (80, Some(64)));
+    let named = r#"{"ip":"198.18.0.7","port":80,"state":"open","reason":"syn-ack","ttl":64,"rtt_ms":0.41,"host":"web-1"}"#;
+    assert_eq!(parse_jsonl(named)[0].port, 80);
     let bad =
         std::panic::catch_unwind(|| assert_key_order(r#"{"port":80,"ip":"x"}"#, &["ip", "port"]));
     assert!(bad.is_err(), "out-of-order keys are caught");

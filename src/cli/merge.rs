@@ -85,8 +85,8 @@ pub fn run(mut a: MergeArgs) -> Result<i32, CliError> {
     };
     let mut printer = Printer::new(format, BufWriter::with_capacity(1 << 16, out));
     let write_err = |e: std::io::Error| CliError::Runtime(format!("writing results: {e}"));
-    for r in merger.records() {
-        match printer.result(&r.to_result()) {
+    for (r, host) in merger.records() {
+        match printer.result_named(&r.to_result(), host) {
             Ok(()) => {}
             // A reader that went away (`| head`) is not an error of the merge.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),

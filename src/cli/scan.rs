@@ -14,8 +14,8 @@ use super::{CliError, dry_run, estimate, resumed, values};
 use crate::engine::{self, EngineConfig, Schedule};
 use crate::merge::Header;
 use crate::output::{
-    Ending, Filtered, Format, Printer, Progress, RunInfo, SUMMARY_MARK, Sink, StateFilter, Summary,
-    TRAILER_MARK, WholeLines,
+    Ending, Filtered, Format, HostNames, Printer, Progress, RunInfo, SUMMARY_MARK, Sink,
+    StateFilter, Summary, TRAILER_MARK, WholeLines,
 };
 use crate::probe::ProbeResult;
 use crate::resume;
@@ -455,7 +455,8 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
         writeln!(out, "{}", header.render())
             .map_err(|e| CliError::Runtime(format!("writing results: {e}")))?;
     }
-    let printer = Printer::new(format, out);
+    // Results of an address that came from a host name carry the name typed.
+    let printer = Printer::new(format, out).with_hosts(HostNames::new(cfg.space.targets.names()));
     let stop = crate::io::interrupt_flag();
     let mut sink = Limited {
         inner: Filtered {

@@ -1,8 +1,9 @@
 //! The merge itself: files read line by line into one map keyed by (address, port), the
 //! conflict rule for a pair seen more than once, and the shard accounting of the headers.
-//! Memory follows the result set (one entry per distinct pair), not the files' sizes.
+//! Memory follows the result set (one entry per distinct pair, and each distinct host name
+//! once), not the files' sizes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead;
 use std::net::IpAddr;
 
@@ -80,9 +81,16 @@ fn place(files: &[FileInfo], at: Origin) -> String {
 /// How many examples of conflicting states stderr shows.
 const EXAMPLES: usize = 5;
 
+/// A host name, by its index in `Merger::hosts`.
+type HostId = u32;
+
 #[derive(Default)]
 pub struct Merger {
-    pairs: BTreeMap<Key, (Record, Origin)>,
+    /// Each pair's kept record, where it came from, and the name typed for its address.
+    pairs: BTreeMap<Key, (Record, Origin, Option<HostId>)>,
+    /// Every distinct host name read, once (a fleet's name is on each of its ports' rows).
+    hosts: Vec<Box<str>>,
+    host_ids: HashMap<Box<str>, HostId>,
     pub files: Vec<FileInfo>,
     /// Rows seen again exactly as kept.
     pub identical: u64,
@@ -152,10 +160,12 @@ impl Merger {
             match parsed {
                 Line::Blank | Line::Trailer => {}
                 Line::Header(h) => self.files[file].headers.push(h),
-                Line::Result(r) => {
+                Line::Result(r, host) => {
                     self.files[file].results += 1;
+                    let host = host.map(|h| self.host_id(h));
                     self.add(
                         r,
+                        host,
                         Origin {
                             file,
                             line: line_no,
@@ -166,14 +176,45 @@ impl Merger {
         }
     }
 
-    fn add(&mut self, r: Record, at: Origin) {
+    fn host_id(&mut self, name: String) -> HostId {
+        if let Some(&id) = self.host_ids.get(name.as_str()) {
+            return id;
+        }
+        // More distinct names than u32 holds would be 4 billion lines: the line reader's
+        // bound on memory comes long before.
+        let id = HostId::try_from(self.hosts.len()).unwrap_or(HostId::MAX);
+        let name: Box<str> = name.into();
+        self.hosts.push(name.clone());
+        self.host_ids.insert(name, id);
+        id
+    }
+
+    /// The name kept for a pair two records name: the one given, when only one is; the
+    /// first in byte order, when two differ (scans that typed other names for one address),
+    /// so that the output does not depend on the order the files were given in. The name
+    /// goes with the address, not with the verdict: a record scanned by address does not
+    /// lose the name another file gives the pair.
+    fn pick_host(&self, a: Option<HostId>, b: Option<HostId>) -> Option<HostId> {
+        match (a, b) {
+            (Some(x), Some(y)) => {
+                let name = |i: HostId| self.hosts.get(i as usize).map(|n| &**n);
+                Some(if name(y) < name(x) { y } else { x })
+            }
+            (x, y) => x.or(y),
+        }
+    }
+
+    fn add(&mut self, r: Record, host: Option<HostId>, at: Origin) {
         use std::collections::btree_map::Entry;
+        let old_host = self.pairs.get(&key(r.ip, r.port)).and_then(|e| e.2);
+        let host = self.pick_host(old_host, host);
         match self.pairs.entry(key(r.ip, r.port)) {
             Entry::Vacant(v) => {
-                v.insert((r, at));
+                v.insert((r, at, host));
             }
             Entry::Occupied(mut o) => {
-                let (old, old_at) = *o.get();
+                let (old, old_at, _) = *o.get();
+                o.get_mut().2 = host;
                 if old == r {
                     self.identical += 1;
                     return;
@@ -200,7 +241,7 @@ impl Merger {
                     }
                 }
                 if keep_new {
-                    o.insert((r, at));
+                    o.insert((r, at, host));
                 }
             }
         }
@@ -215,9 +256,12 @@ impl Merger {
         self.pairs.is_empty()
     }
 
-    /// The kept records in output order.
-    pub fn records(&self) -> impl Iterator<Item = &Record> {
-        self.pairs.values().map(|(r, _)| r)
+    /// The kept records in output order, each with the name typed for its address.
+    pub fn records(&self) -> impl Iterator<Item = (&Record, Option<&str>)> {
+        self.pairs.values().map(|(r, _, host)| {
+            let name = host.and_then(|i| self.hosts.get(i as usize)).map(|n| &**n);
+            (r, name)
+        })
     }
 
     /// The format every file was in, if they agree (empty files agree with anything).
@@ -390,7 +434,10 @@ mod tests {
 
     fn kept(m: &Merger) -> Vec<String> {
         m.records()
-            .map(|r| format!("{} {}", endpoint(r.ip, r.port), r.reason))
+            .map(|(r, host)| match host {
+                Some(h) => format!("{} {} {h}", endpoint(r.ip, r.port), r.reason),
+                None => format!("{} {}", endpoint(r.ip, r.port), r.reason),
+            })
             .collect()
     }
 
@@ -456,6 +503,49 @@ mod tests {
             "2 pairs have different states in different files: kept open over closed over filtered, \
              e.g. 198.18.0.1:80 open (b:1) over filtered (a:1); 198.18.0.2:80 closed (a:2) over filtered (b:2)"
         );
+    }
+
+    fn named(ip: &str, port: u16, state: &str, reason: &str, host: &str) -> String {
+        let r = row(ip, port, state, reason);
+        format!("{},\"host\":\"{host}\"}}", &r[..r.len() - 1])
+    }
+
+    #[test]
+    fn host_names_are_kept_whichever_record_wins_and_whatever_the_order() {
+        let a = [
+            named("198.18.0.1", 80, "open", "syn-ack", "web-1"),
+            named("198.18.0.1", 443, "closed", "rst", "web-1"),
+            named("198.18.0.2", 80, "open", "syn-ack", "zeta"),
+            row("198.18.0.3", 80, "open", "syn-ack"),
+        ]
+        .join("\n");
+        let b = [
+            // Same verdict, no name: identical, and the name stays.
+            row("198.18.0.1", 80, "open", "syn-ack"),
+            // A stronger record without a name: it wins, the name stays.
+            row("198.18.0.1", 443, "open", "syn-ack"),
+            // Another name for the address: the first in byte order is kept.
+            named("198.18.0.2", 80, "open", "syn-ack", "alpha"),
+            // A name where the other file had none.
+            named("198.18.0.3", 80, "filtered", "no-response", "db-1"),
+        ]
+        .join("\n");
+        let want = [
+            "198.18.0.1:80 syn-ack web-1",
+            "198.18.0.1:443 syn-ack web-1",
+            "198.18.0.2:80 syn-ack alpha",
+            "198.18.0.3:80 syn-ack db-1",
+        ];
+        let ab = merge(&[("a", a.clone()), ("b", b.clone())]);
+        let ba = merge(&[("b", b), ("a", a)]);
+        assert_eq!(kept(&ab), want);
+        assert_eq!(kept(&ba), want);
+        // Names are not verdicts: only the 443 and .3 pairs conflict.
+        assert_eq!(
+            (ab.state_conflicts, ab.detail_conflicts, ab.identical),
+            (2, 0, 2)
+        );
+        assert_eq!(ab.hosts.len(), 4, "each distinct name stored once");
     }
 
     #[test]

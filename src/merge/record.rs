@@ -1,5 +1,7 @@
 //! One line of a results file read back: a JSON Lines result or header, or a CSV row.
 //! Files are input, so every field is checked and a bad line is an error naming why.
+//! A result may carry the host name typed for its address (`host`); it is read apart from
+//! the verdict, which alone decides conflicts.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -10,7 +12,11 @@ use super::header::{Header, MARK};
 use crate::probe::{ProbeResult, Reason, State};
 
 /// The first line of `scan --format csv`.
-pub const CSV_HEADER: &str = "ip,port,state,reason,ttl,rtt_ms";
+pub use crate::output::CSV_COLUMNS as CSV_HEADER;
+
+/// The first line of a CSV file written before the `host` column (six columns): read too,
+/// its rows without a name.
+pub const CSV_HEADER_UNNAMED: &str = "ip,port,state,reason,ttl,rtt_ms";
 
 /// The two formats `merge` reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +57,8 @@ impl Record {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Line {
     Header(Header),
-    Result(Record),
+    /// A result, and the name typed for its address if the file gives one.
+    Result(Record, Option<String>),
     /// `scan --trailer`'s closing record, the run's summary: not a result, skipped.
     Trailer,
     /// An empty line (a trailing newline too many): nothing.
@@ -63,7 +70,7 @@ pub fn detect(first: &str) -> Option<Kind> {
     let t = first.trim_end_matches(['\r', '\n']);
     if t.trim_start().starts_with('{') {
         Some(Kind::Jsonl)
-    } else if t == CSV_HEADER {
+    } else if t == CSV_HEADER || t == CSV_HEADER_UNNAMED {
         Some(Kind::Csv)
     } else {
         None
@@ -126,7 +133,49 @@ pub fn parse_jsonl(line: &str) -> Result<Line, String> {
             _ => Err("a 'synprobe' record that is neither a header nor a trailer".into()),
         };
     }
-    jsonl_result(obj).map(Line::Result)
+    let host = match obj.get("host") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(h)) => checked_host(h)?,
+        Some(_) => return Err("'host' is not a string".into()),
+    };
+    jsonl_result(obj).map(|r| Line::Result(r, host))
+}
+
+/// Longest host name read back: a DNS name is at most 253 characters; room for more, and
+/// a bound on what one record may hold.
+const MAX_HOST: usize = 1024;
+
+/// A name read from a file: none when empty; refused when it holds a control character
+/// (no name a resolver answered does, and a line break would cut a CSV row) or is too long.
+fn checked_host(h: &str) -> Result<Option<String>, String> {
+    if h.len() > MAX_HOST {
+        return Err(format!("host longer than {MAX_HOST} bytes"));
+    }
+    if h.chars().any(char::is_control) {
+        return Err(format!("host {h:?} holds a control character"));
+    }
+    Ok((!h.is_empty()).then(|| h.to_string()))
+}
+
+/// The `host` CSV field as written (quoted as RFC 4180 says when it holds a comma or a
+/// quote), read back.
+fn csv_host(raw: &str) -> Result<Option<String>, String> {
+    let text = match raw.strip_prefix('"') {
+        Some(rest) => {
+            let inner = rest
+                .strip_suffix('"')
+                .ok_or_else(|| format!("host {raw:?}: an unclosed quote"))?;
+            if inner.replace("\"\"", "").contains('"') {
+                return Err(format!("host {raw:?}: a quote not doubled"));
+            }
+            inner.replace("\"\"", "\"")
+        }
+        None if raw.contains(['"', ',']) => {
+            return Err(format!("host {raw:?}: a quote or comma outside quotes"));
+        }
+        None => raw.to_string(),
+    };
+    checked_host(&text)
 }
 
 fn jsonl_result(obj: &Map<String, Value>) -> Result<Record, String> {
@@ -162,15 +211,21 @@ fn jsonl_result(obj: &Map<String, Value>) -> Result<Record, String> {
     })
 }
 
-/// A CSV row after the header: `ip,port,state,reason,ttl,rtt_ms` (the last two may be empty).
+/// A CSV row after the header: `ip,port,state,reason,ttl,rtt_ms,host` (the last three may
+/// be empty; a row of a file from before the `host` column has six fields).
 pub fn parse_csv(line: &str) -> Result<Line, String> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
         return Ok(Line::Blank);
     }
-    let f: Vec<&str> = line.split(',').collect();
-    let [ip, port, state, reason, t, rtt] = f.as_slice() else {
-        return Err(format!("{} fields, expected 6 ({CSV_HEADER})", f.len()));
+    // Only the last field may hold a comma (quoted): the first six never do.
+    let f: Vec<&str> = line.splitn(7, ',').collect();
+    let (ip, port, state, reason, t, rtt, host) = match f.as_slice() {
+        [ip, port, state, reason, t, rtt] => (ip, port, state, reason, t, rtt, None),
+        [ip, port, state, reason, t, rtt, host] => {
+            (ip, port, state, reason, t, rtt, csv_host(host)?)
+        }
+        _ => return Err(format!("{} fields, expected 7 ({CSV_HEADER})", f.len())),
     };
     let port: u64 = port
         .parse()
@@ -190,13 +245,16 @@ pub fn parse_csv(line: &str) -> Result<Line, String> {
                 .map_err(|_| format!("rtt_ms '{r}' is not a number"))?,
         )?),
     };
-    Ok(Line::Result(Record {
-        ip,
-        port,
-        reason,
-        ttl,
-        rtt_us,
-    }))
+    Ok(Line::Result(
+        Record {
+            ip,
+            port,
+            reason,
+            ttl,
+            rtt_us,
+        },
+        host,
+    ))
 }
 
 #[cfg(test)]
@@ -247,7 +305,9 @@ mod tests {
         let back: Vec<Line> = jsonl.lines().map(|l| parse_jsonl(l).unwrap()).collect();
         assert_eq!(
             back,
-            recs.iter().map(|r| Line::Result(*r)).collect::<Vec<_>>()
+            recs.iter()
+                .map(|r| Line::Result(*r, None))
+                .collect::<Vec<_>>()
         );
         let csv = print(Format::Csv, &recs);
         let mut lines = csv.lines();
@@ -255,10 +315,43 @@ mod tests {
         let back: Vec<Line> = lines.map(|l| parse_csv(l).unwrap()).collect();
         assert_eq!(
             back,
-            recs.iter().map(|r| Line::Result(*r)).collect::<Vec<_>>()
+            recs.iter()
+                .map(|r| Line::Result(*r, None))
+                .collect::<Vec<_>>()
         );
         // And printing what was read gives the same bytes.
         assert_eq!(print(Format::Jsonl, &recs), jsonl);
+    }
+
+    #[test]
+    fn a_host_name_reads_back_from_both_formats_and_older_csv_too() {
+        let r = rec("198.18.0.7", 80, Reason::SynAck, Some(64), Some(410));
+        for name in ["web-1.internal", "we\"i,rd"] {
+            for format in [Format::Jsonl, Format::Csv] {
+                let mut p = Printer::new(format, Vec::new()).continuing();
+                p.result_named(&r.to_result(), Some(name)).unwrap();
+                let line = String::from_utf8(p.into_inner()).unwrap();
+                let back = match format {
+                    Format::Csv => parse_csv(&line),
+                    _ => parse_jsonl(&line),
+                };
+                assert_eq!(back, Ok(Line::Result(r, Some(name.into()))), "{line}");
+            }
+        }
+        // Written with no name: none read (the empty CSV field, the absent JSON key).
+        assert_eq!(
+            parse_csv("198.18.0.7,80,open,syn-ack,64,0.410,"),
+            Ok(Line::Result(r, None))
+        );
+        assert_eq!(
+            detect("ip,port,state,reason,ttl,rtt_ms\n"),
+            Some(Kind::Csv),
+            "a file from before the host column"
+        );
+        assert_eq!(
+            parse_csv("198.18.0.7,80,open,syn-ack,64,0.410"),
+            Ok(Line::Result(r, None))
+        );
     }
 
     #[test]
@@ -272,10 +365,13 @@ mod tests {
         assert_eq!(parse_csv("\r\n"), Ok(Line::Blank));
         assert!(matches!(
             parse_csv("198.18.0.1,80,open,syn-ack,64,0.500\r\n"),
-            Ok(Line::Result(Record {
-                rtt_us: Some(500),
-                ..
-            }))
+            Ok(Line::Result(
+                Record {
+                    rtt_us: Some(500),
+                    ..
+                },
+                None
+            ))
         ));
         assert_eq!(
             detect("ip,port,state,reason,ttl,rtt_ms\r\n"),
@@ -331,6 +427,14 @@ mod tests {
                 "rtt_ms -1",
             ),
             (r#"{"synprobe":"footer"}"#, "neither a header nor a trailer"),
+            (
+                r#"{"ip":"198.18.0.1","port":80,"state":"open","reason":"syn-ack","host":7}"#,
+                "'host' is not a string",
+            ),
+            (
+                r#"{"ip":"198.18.0.1","port":80,"state":"open","reason":"syn-ack","host":"a\nb"}"#,
+                "control character",
+            ),
         ];
         for (line, want) in cases {
             let e = parse_jsonl(line).unwrap_err();
@@ -338,7 +442,13 @@ mod tests {
         }
         let cases: &[(&str, &str)] = &[
             ("198.18.0.1,80,open,syn-ack,64", "5 fields"),
-            ("198.18.0.1,80,open,syn-ack,64,1,2", "7 fields"),
+            (
+                "198.18.0.1,80,open,syn-ack,64,1,web,2",
+                "comma outside quotes",
+            ),
+            ("198.18.0.1,80,open,syn-ack,64,1,\"web", "unclosed quote"),
+            ("198.18.0.1,80,open,syn-ack,64,1,\"w\"eb\"", "not doubled"),
+            ("198.18.0.1,80,open,syn-ack,64,1,w\"eb", "outside quotes"),
             ("198.18.0.1,http,open,syn-ack,64,1", "port 'http'"),
             ("198.18.0.1,80,closed,syn-ack,64,1", "does not go with"),
             ("198.18.0.1,80,open,syn-ack,-3,1", "ttl '-3'"),

@@ -1,16 +1,18 @@
 //! Where results go: the `Sink` trait the engine reports through, the printers (text, JSON
-//! Lines, CSV), the state filter, the progress line and the summary; `events`: watch's
-//! transition lines and snapshots. Nothing here knows
-//! about sockets.
+//! Lines, CSV) with the host names typed (`hosts`), the state filter, the progress line and
+//! the summary; `events`: watch's transition lines and snapshots. Nothing here knows about
+//! sockets.
 
 pub mod events;
 mod format;
+mod hosts;
 mod lines;
 mod progress;
 mod summary;
 mod summary_json;
 
-pub use format::{Format, Printer, endpoint};
+pub use format::{CSV_COLUMNS, Format, Printer, endpoint};
+pub use hosts::{HostNames, csv_field, json_escaped};
 pub use lines::WholeLines;
 pub use progress::{Progress, Snapshot};
 pub use summary::{MIN_RATE_SECS, Summary, plural};
