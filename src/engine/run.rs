@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
+use super::canaries::Canaries;
 use super::net::{Network, PacketNetwork, Transmit, shield};
+use super::pilot::{Pilot, PilotStatus};
 use super::receiver::{RxCounters, RxTask};
 use super::sender::{Pairs, SendJob, SendShared, Sent, Walk, send_walk};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
@@ -247,6 +249,19 @@ pub fn run_resumable<N: Network>(
         neighbours.learn(t, mac);
     }
     let counters = RxCounters::default();
+    // Canaries at every rate (the summary's loss estimate); steered under `--rate auto`.
+    let canaries = Canaries::new(cfg.key.k1 ^ cfg.seed.rotate_left(29));
+    let pace = AtomicU64::new(0);
+    let status = PilotStatus::default();
+    let controller = cfg
+        .auto
+        .map(|l| crate::rate::Controller::new(l, clock.now_ns()));
+    let trace: Option<Box<dyn std::io::Write + Send>> = match &cfg.rate_trace {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(std::fs::File::create(
+            path,
+        )?))),
+        None => None,
+    };
     let sent = AtomicU64::new(0);
     let decided = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -281,6 +296,8 @@ pub fn run_resumable<N: Network>(
         sent: &sent,
         owed: &counters.challenge_debt,
         decided: &decided,
+        canaries: Some(&canaries),
+        pace: cfg.auto.map(|_| &pace),
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let mut tally = Tally::default();
@@ -299,6 +316,7 @@ pub fn run_resumable<N: Network>(
             clock,
             done: &done,
             out: out_tx,
+            canaries: Some(&canaries),
         };
         let rx_handle = s.spawn(move || {
             let r = task.run(rx, control_tx);
@@ -310,6 +328,18 @@ pub fn run_resumable<N: Network>(
             }
             r
         });
+        let pilot = Pilot {
+            canaries: &canaries,
+            controller,
+            pace: &pace,
+            threads: threads as u64,
+            sent: &sent,
+            clock,
+            done: &done,
+            status: &status,
+            trace,
+        };
+        let pilot_handle = s.spawn(move || pilot.run());
         let driver = s.spawn(|| {
             // Set on drop, so that a panicking driver (or sender) still ends the receiver
             // and the join below reports the panic instead of waiting forever.
@@ -390,16 +420,19 @@ pub fn run_resumable<N: Network>(
                     Schedule::Rounds { .. } => my_pairs,
                     Schedule::Cycle { .. } => now_sent.max(1),
                 };
-                progress.draw(&Progress::line(
-                    now_sent,
-                    expected,
-                    tally.open,
-                    rate,
-                    started.elapsed(),
-                ));
+                let mut line =
+                    Progress::line(now_sent, expected, tally.open, rate, started.elapsed());
+                if let Some(r) = cfg.auto.and(status.rate()) {
+                    line.push_str(&format!(", auto {r:.0}/s"));
+                }
+                if let Some(l) = status.loss() {
+                    line.push_str(&format!(", canary loss {:.1} %", l * 100.0));
+                }
+                progress.draw(&line);
             }
         }
         let drive = driver.join().expect("driver thread panicked");
+        pilot_handle.join().expect("pilot thread panicked");
         let rx_stats = rx_handle.join().expect("receiver thread panicked");
         (drive, rx_stats)
     });
@@ -470,6 +503,8 @@ pub fn run_resumable<N: Network>(
         achieved_rate: drive.first_round_rate,
         interrupted,
         output_closed,
+        canaries: canaries.totals(),
+        auto_rate: cfg.auto.and(status.rate()),
     })
 }
 
@@ -571,6 +606,7 @@ fn drive(
                         start: starts[i],
                         progress: Some(&walk.positions[i]),
                         count_decided: round == 0,
+                        thread: i as u64,
                     };
                     s.spawn(move || send_walk(shared, txs, &job, &w))
                 })

@@ -7,11 +7,13 @@ pub mod events;
 mod format;
 mod lines;
 mod progress;
+mod rate_report;
 mod summary;
 
 pub use format::{Format, Printer, endpoint};
 pub use lines::WholeLines;
 pub use progress::Progress;
+pub use rate_report::lost_answers;
 pub use summary::Summary;
 
 use std::io;

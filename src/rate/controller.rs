@@ -8,8 +8,7 @@
 //!   the baseline is the loss measured at low rates: pooled over the slow-start epochs that
 //!   were judged uncongested (slow start begins low and doubles, so all but the last are at
 //!   most half the rate where congestion shows). An epoch is congested only when its loss
-//!   exceeds that baseline by more than chance allows (a one-sided two-proportion test that
-//!   counts the baseline's own uncertainty) and by a margin that matters. Later, epochs at
+//!   exceeds that baseline by more than chance allows (a one-sided binomial test) and by a margin that matters. Later, epochs at
 //!   rates at or below what the path delivered at the last decrease join the baseline too
 //!   (more samples, a sharper test); epochs above it do not: their slightly raised loss
 //!   would creep into the baseline and let the rate settle above the bottleneck.
@@ -56,6 +55,10 @@ const BASE_CAP: f64 = 4096.0;
 const QUIET_NS: u64 = 1_000_000_000;
 /// Growth per quiet period.
 const QUIET_GROWTH: f64 = 1.25;
+/// In slow start, an epoch this long with canaries decided and none lost doubles at once:
+/// TCP doubles per round trip, not per sample, and at the starting rate canaries are rare.
+/// Any loss waits for the full count (so few could not tell chance from congestion).
+const SLOW_START_EPOCH_NS: u64 = 100_000_000;
 /// Where slow start begins when the floor is lower.
 pub const DEFAULT_START: f64 = 1_000.0;
 
@@ -197,7 +200,12 @@ impl Controller {
         if rx_dropped && elapsed >= self.wait_ns() {
             let r = base_rate * RX_DROP_CUT;
             self.decrease(r);
-        } else if n >= self.decide() {
+        } else if n >= self.decide()
+            || (self.phase == Phase::SlowStart
+                && n > 0
+                && lost == 0
+                && elapsed >= SLOW_START_EPOCH_NS)
+        {
             let l = lost as f64 / n as f64;
             self.last_loss = Some(l);
             match self.excess(ok, lost) {
@@ -251,9 +259,12 @@ impl Controller {
         }
         let b = self.base.1 / bn;
         // Pooled share with one pseudo-loss and one pseudo-answer: a clean baseline still
-        // has a standard error, so a single lost canary is not yet a verdict.
+        // has a standard error, so a single lost canary is not yet a verdict. The error is
+        // the epoch's alone: counting the baseline's own (few samples early on) made the
+        // test too weak to stop slow start, and a lossy epoch it let through joined the
+        // baseline and hid the bottleneck for good.
         let p = (lost as f64 + self.base.1 + 1.0) / (n + bn + 2.0);
-        let se = (p * (1.0 - p) * (1.0 / n + 1.0 / bn)).sqrt();
+        let se = (p * (1.0 - p) / n).sqrt();
         (l - b > MIN_EXCESS.max(Z * se)).then_some(b)
     }
 

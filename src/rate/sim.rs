@@ -4,7 +4,7 @@
 //! after the wait, as the engine does.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::{Controller, Limits};
 
@@ -125,6 +125,7 @@ pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed
     let mut rng = Rng(seed | 1);
     // Canary outcomes in time order: (when known, sent, answered).
     let mut events: BinaryHeap<Reverse<(u64, u64, bool)>> = BinaryHeap::new();
+    let mut silent: VecDeque<u64> = VecDeque::new();
     let mut run = Run {
         trace: Vec::new(),
         losses: Vec::new(),
@@ -135,6 +136,12 @@ pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed
     let mut now = 0;
     while now < secs * 1_000 * MS {
         now += step;
+        // A bounded simulation: a rate past what any test's bottleneck allows is a runaway.
+        assert!(
+            c.rate() < 2e6,
+            "runaway at {now}: {:?}",
+            &run.trace[run.trace.len().saturating_sub(30)..]
+        );
         let due = c.rate() * step as f64 / 1e9;
         carry += due;
         let sec = (now / (1_000 * MS)).min(secs - 1) as usize;
@@ -154,22 +161,29 @@ pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed
             // At random, as the engine's keyed choice: every 64th exactly would alias with a
             // policer's regular pattern and see all or nothing.
             if rng.unit() < 1.0 / EVERY as f64 {
-                let wait = c.wait_ns();
                 match rtt {
-                    Some(r) if r <= wait => {
-                        c.rtt_sample(r / 1000);
-                        events.push(Reverse((now + r, now, true)));
-                    }
-                    _ => events.push(Reverse((now + wait, now, false))),
+                    Some(r) => events.push(Reverse((now + r, now, true))),
+                    // Silence is known only when the wait is over, as the engine's book
+                    // expires it with the wait of the moment.
+                    None => silent.push_back(now),
                 }
             }
         }
-        while let Some(&Reverse((at, s, ok))) = events.peek() {
+        let wait = c.wait_ns();
+        while let Some(&Reverse((at, s, _))) = events.peek() {
             if at > now {
                 break;
             }
             events.pop();
-            c.canary(s, ok);
+            if at - s <= wait {
+                c.rtt_sample((at - s) / 1000);
+                c.canary(s, true);
+            } else {
+                c.canary(s, false); // too late: the book had called it lost
+            }
+        }
+        while silent.front().is_some_and(|&s| s + wait <= now) {
+            c.canary(silent.pop_front().unwrap_or_default(), false);
         }
         if now.is_multiple_of(10 * MS) {
             c.tick(now, sent, false);
