@@ -6,9 +6,10 @@ use std::fmt;
 use super::Summary;
 
 /// Canaries decided before their loss is worth a warning.
-const WARN_MIN_DECIDED: u64 = 20;
-/// Loss from which a fixed rate is said to have lost answers.
-const WARN_LOSS: f64 = 0.05;
+const WARN_MIN_DECIDED: u64 = 50;
+/// Loss from which a fixed rate is said to have lost answers: above what a sender's
+/// scheduling jitter costs against a tight policer, well below a rate that overruns one.
+const WARN_LOSS: f64 = 0.10;
 
 /// Whether the canaries say that a fixed rate lost answers a slower one would have found.
 pub fn lost_answers(s: &Summary) -> bool {
@@ -80,7 +81,7 @@ mod tests {
             "{t}"
         );
         assert!(!with(150, 99, 1, None).contains("warning"));
-        assert!(!with(10, 5, 5, None).contains("warning"), "too few to tell");
+        assert!(!with(40, 20, 20, None).contains("warning"), "too few to tell");
         let t = with(150, 62, 38, Some(20_000.0));
         assert!(!t.contains("warning"), "{t}");
         assert!(t.contains("rate auto ended at 20000/s"), "{t}");
