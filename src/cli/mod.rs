@@ -14,6 +14,7 @@ mod bench;
 mod check;
 mod merge;
 mod net;
+mod rate_arg;
 mod resumed;
 mod scan;
 mod values;

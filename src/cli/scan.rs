@@ -66,9 +66,16 @@ pub struct ScanArgs {
         allow_hyphen_values = true
     )]
     pub ports: Option<String>,
-    /// Probes per second over all send threads (suffixes k, M), or max.
-    #[arg(long, value_name = "PPS|max", default_value = "10000")]
+    /// Probes per second over all send threads (suffixes k, M), or max; or auto (auto:MAX
+    /// for a ceiling): find the fastest rate the path answers without loss, from canaries.
+    #[arg(long, value_name = "PPS|max|auto[:MAX]", default_value = "10000")]
     pub rate: String,
+    /// The least rate --rate auto may fall to.
+    #[arg(long, value_name = "PPS")]
+    pub rate_min: Option<String>,
+    /// Write the rate and the canaries' loss every 100 ms to FILE (JSON Lines), for plots.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub rate_trace: Option<String>,
     /// Extra rounds for pairs that have not answered yet [default: 1].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
@@ -241,7 +248,9 @@ fn start_output(f: File, path: &str) -> Result<File, CliError> {
 
 pub fn run(a: ScanArgs) -> Result<i32, CliError> {
     // Everything the user typed is checked before a socket is opened.
-    let rate = values::rate(&a.rate).map_err(CliError::Input)?;
+    let rate_arg =
+        super::rate_arg::parse(&a.rate, a.rate_min.as_deref()).map_err(CliError::Input)?;
+    let rate = rate_arg.rate;
     let wait = values::duration("--wait", &a.wait).map_err(CliError::Input)?;
     let max_runtime = a
         .max_runtime
@@ -382,6 +391,8 @@ pub fn run(a: ScanArgs) -> Result<i32, CliError> {
         seed: spec.seed,
         shard,
         send_threads: spec.send_threads as usize,
+        auto: rate_arg.auto,
+        rate_trace: a.rate_trace.clone().map(Into::into),
         ..base
     };
     let count = Rc::new(Cell::new(already));

@@ -257,7 +257,7 @@ pub fn run_resumable<N: Network>(
         .auto
         .map(|l| crate::rate::Controller::new(l, clock.now_ns()));
     let trace: Option<Box<dyn std::io::Write + Send>> = match &cfg.rate_trace {
-        Some(path) => Some(Box::new(std::io::BufWriter::new(std::fs::File::create(
+        Some(path) => Some(Box::new(std::io::LineWriter::new(std::fs::File::create(
             path,
         )?))),
         None => None,

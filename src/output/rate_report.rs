@@ -81,7 +81,10 @@ mod tests {
             "{t}"
         );
         assert!(!with(150, 99, 1, None).contains("warning"));
-        assert!(!with(40, 20, 20, None).contains("warning"), "too few to tell");
+        assert!(
+            !with(40, 20, 20, None).contains("warning"),
+            "too few to tell"
+        );
         let t = with(150, 62, 38, Some(20_000.0));
         assert!(!t.contains("warning"), "{t}");
         assert!(t.contains("rate auto ended at 20000/s"), "{t}");
