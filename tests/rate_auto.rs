@@ -129,3 +129,51 @@ fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_
         auto_secs / fixed_secs
     );
 }
+
+/// The acceptance's loss case as a measurement, not a test (its numbers are rates): with 5 %
+/// of packets dropped each way at the target and no policer, the rate auto reaches, against
+/// the same scan without loss. Run: `cargo test --release --test rate_auto -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a measurement: prints the rates auto reaches with and without 5 % loss"]
+fn measure_auto_with_random_loss() {
+    if !require_root() {
+        return;
+    }
+    let _heavy = heavy_lock();
+    let tb = Testbed::up();
+    let _listener = Listener::start(&tb);
+    let ended = |err: &str| -> f64 {
+        err.split("rate auto ended at ")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (open, _, err, secs) = scan(&tb, "auto");
+    let clean = ended(&err);
+    eprintln!("no loss: {open} open in {secs:.2} s\n{err}");
+    let drop5 = [
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.05",
+        "-j",
+        "DROP",
+    ];
+    let mut input = vec!["-A", "INPUT", "-p", "tcp"];
+    input.extend_from_slice(&drop5);
+    let mut output = vec!["-A", "OUTPUT", "-p", "tcp"];
+    output.extend_from_slice(&drop5);
+    tb.iptables_tgt(&input);
+    tb.iptables_tgt(&output);
+    let (open, _, err, secs) = scan(&tb, "auto");
+    let lossy = ended(&err);
+    eprintln!("5 % loss each way: {open} open in {secs:.2} s\n{err}");
+    eprintln!(
+        "rate_auto loss: ended at {lossy:.0}/s with loss, {clean:.0}/s without ({:.2})",
+        lossy / clean.max(1.0)
+    );
+}

@@ -53,6 +53,8 @@ const FIRST_LOSS: f64 = 0.75;
 const BASE_CAP: f64 = 4096.0;
 /// Without any decided canary for this long (nothing has answered yet), grow cautiously.
 const QUIET_NS: u64 = 1_000_000_000;
+/// Probes sent in a quiet period before it counts as one: enough to have drawn canaries.
+const QUIET_MIN_SENT: u64 = 64 * DECIDE;
 /// Growth per quiet period.
 const QUIET_GROWTH: f64 = 1.25;
 /// In slow start, an epoch this long with canaries decided and none lost doubles at once:
@@ -225,8 +227,9 @@ impl Controller {
                         self.phase = Phase::SlowStart;
                     }
                     let r = match self.phase {
-                        // Doubling, but not past twice what the sender achieved.
-                        Phase::SlowStart => (self.rate * 2.0).min(achieved.max(self.rate) * 2.0),
+                        // Doubling, but not past twice what the sender achieved: a sender that
+                        // cannot keep up holds the rate where it is.
+                        Phase::SlowStart => (self.rate * 2.0).min(achieved * 2.0).max(self.rate),
                         Phase::Avoidance => {
                             let secs = (elapsed as f64 / 1e9).min(AI_MAX_STEP / AI_SHARE);
                             self.rate + self.ai_step * secs
@@ -235,8 +238,13 @@ impl Controller {
                     self.change(r);
                 }
             }
-        } else if self.epoch.is_empty() && elapsed >= QUIET_NS {
-            // Nothing to measure yet (nothing has answered): grow, but slowly.
+        } else if self.epoch.is_empty()
+            && elapsed >= QUIET_NS
+            && sent.saturating_sub(self.sent_at_change) >= QUIET_MIN_SENT
+        {
+            // Sending, but nothing to measure yet (nothing has answered): grow, but slowly.
+            // Not sending (the wait between rounds) says nothing: the rate holds, or the
+            // next round would start above what the path took.
             self.change(self.rate * QUIET_GROWTH);
         } else {
             return self.rate;
@@ -366,6 +374,21 @@ mod tests {
     }
 
     #[test]
+    fn slow_start_stops_doubling_past_what_the_sender_achieves() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        for _ in 0..DECIDE {
+            c.canary(0, true);
+        }
+        // 1,000/s asked, 300/s achieved: held.
+        assert_eq!(c.tick(1_000 * MS, 300, false), 1_000.0);
+        for _ in 0..DECIDE {
+            c.canary(1_000 * MS, true);
+        }
+        // 700/s achieved: up to 1,400, not 2,000.
+        assert_eq!(c.tick(2_000 * MS, 1_000, false), 1_400.0);
+    }
+
+    #[test]
     fn receive_drops_cut_the_rate() {
         let mut c = Controller::new(limits(1.0, 1e9), 0);
         assert!(c.rx_drops(3));
@@ -379,5 +402,7 @@ mod tests {
         let mut c = Controller::new(limits(1.0, 1e9), 0);
         assert_eq!(c.tick(500 * MS, 500, false), 1_000.0);
         assert_eq!(c.tick(1_000 * MS, 1_000, false), 1_250.0);
+        // Not sending (a wait between rounds): held.
+        assert_eq!(c.tick(3_000 * MS, 1_000, false), 1_250.0);
     }
 }
