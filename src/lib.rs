@@ -22,6 +22,7 @@ pub mod path;
 pub mod permute;
 pub mod probe;
 pub mod proof;
+pub mod rate;
 pub mod resume;
 pub mod target;
 pub mod wire;

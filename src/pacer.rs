@@ -65,6 +65,20 @@ impl Pacer {
         self.burst
     }
 
+    /// From `now_ns` on, `rate` probes/s (`--rate auto` changes it as it goes), `sent` so
+    /// far. The schedule is rebased at `now_ns` with the count it allowed by then (never more
+    /// than a burst ahead of `sent`), so a change neither bursts nor loses the phase.
+    pub fn set_rate(&mut self, rate: Option<f64>, now_ns: u64, sent: u64) {
+        let allowed = match self.micro {
+            Some(m) => self.allowed(m, now_ns).min(sent.saturating_add(self.burst)),
+            None => sent,
+        };
+        let burst = self.burst;
+        *self = Pacer::new(rate, burst, now_ns);
+        self.base_sent = allowed;
+        self.last_now = now_ns;
+    }
+
     /// How many probes the schedule allows in total by `now_ns`.
     fn allowed(&self, micro: u128, now_ns: u64) -> u64 {
         let elapsed = u128::from(now_ns.saturating_sub(self.base_ns));
@@ -303,6 +317,31 @@ mod tests {
             assert!(p.next_permit_ns(sent) <= now);
         }
         assert_eq!(Pacer::new(Some(f64::INFINITY), 8, 0).rate(), None);
+    }
+
+    #[test]
+    fn a_rate_change_keeps_the_phase_and_never_bursts() {
+        let mut p = Pacer::new(Some(1_000.0), 8, 0);
+        let mut sent = 0;
+        let mut now = 0;
+        // 1,000/s for a second, 4,000/s for a second, 500/s for a second, 1 ms wake-ups.
+        for (rate, until) in [(1_000.0, SEC), (4_000.0, 2 * SEC), (500.0, 3 * SEC)] {
+            if now > 0 {
+                p.set_rate(Some(rate), now, sent);
+            }
+            while now < until {
+                now += SEC / 1000;
+                let n = p.permits(now, sent);
+                assert!(n <= 4, "at {now}: {n}");
+                sent += n;
+            }
+        }
+        assert_eq!(sent, 1_000 + 4_000 + 500);
+        // From no limit to a limit: no debt, no burst.
+        let mut p = Pacer::new(None, 64, 0);
+        p.set_rate(Some(1_000.0), SEC, 5_000);
+        assert_eq!(p.permits(SEC, 5_000), 0);
+        assert_eq!(p.permits(SEC + SEC / 100, 5_000), 10);
     }
 
     #[test]

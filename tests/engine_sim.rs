@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use synprobe::cookie::{CookieKey, SourcePorts};
 use synprobe::engine::{Capture, EngineConfig, Network, Schedule, SynShape, Transmit, run_on};
 use synprobe::io::{FrameBatch, IoError, Link, RxFilter, RxMeta, RxStats, realtime_ns};
-use synprobe::output::{Collect, Progress, Summary};
+use synprobe::output::{Collect, Progress, Summary, lost_answers};
 use synprobe::path::{Exit, Hop, PathTable, Span};
 use synprobe::probe::{Reason, State, Unreachable};
+use synprobe::rate::Limits;
 use synprobe::target::{PairSpace, PortList, TargetSet};
 
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
@@ -48,6 +49,9 @@ struct Faults {
     duplicate: bool,
     /// Before each genuine reply, send forged ones that must be ignored.
     forge: bool,
+    /// A SYN policer in front of the targets: SYNs per second (a token bucket of 5, as
+    /// iptables hashlimit's); 0 = none.
+    police_per_sec: u32,
 }
 
 #[derive(Default)]
@@ -66,6 +70,8 @@ struct World {
     syn_acks: AtomicU64,
     arp_requests: AtomicU64,
     on_link_frames: AtomicU64,
+    /// The policer's tokens and when they were last counted.
+    bucket: Mutex<Option<(f64, Instant)>>,
 }
 
 impl World {
@@ -76,6 +82,25 @@ impl World {
         *s ^= *s >> 7;
         *s ^= *s << 17;
         (*s % 1000) < u64::from(self.faults.loss_per_mille)
+    }
+
+    /// Whether the policer drops a SYN arriving now.
+    fn policed(&self) -> bool {
+        let rate = f64::from(self.faults.police_per_sec);
+        if rate == 0.0 {
+            return false;
+        }
+        let mut b = self.bucket.lock().unwrap();
+        let now = Instant::now();
+        let (tokens, at) = b.get_or_insert((5.0, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(5.0);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            false
+        } else {
+            true
+        }
     }
 
     fn deliver(&self, frame: Vec<u8>) {
@@ -115,7 +140,7 @@ impl World {
         }
         assert_eq!(flags, 0x02, "the engine sends SYNs, RSTs and SYN-ACKs only");
         self.syns.fetch_add(1, Ordering::Relaxed);
-        if self.lost() {
+        if self.lost() || self.policed() {
             return;
         }
         if dport == SPLIT || dport == REPLAY {
@@ -342,6 +367,8 @@ fn config_ports(targets: &str, ports: &str, retries: u32, threads: usize) -> Eng
         known_macs: Vec::new(),
         // The simulated network has no kernel to shield from (only `run` attaches it).
         shield: false,
+        auto: None,
+        rate_trace: None,
     }
 }
 
@@ -794,4 +821,86 @@ fn watch_checks_every_pair_again_and_moves_each_health_once() {
     assert!(runs.iter().all(|&r| r >= 3), "{runs:?}");
     assert!(syns <= 27, "one SYN per check, got {syns}");
     assert!(fleet.get(targets[0]).unwrap().last().unwrap().rtt.is_some());
+}
+
+/// Every pair of ports 80 (open) and 81 (closed) answers: each one silent was lost.
+fn all_answer(results: &[synprobe::probe::ProbeResult], pairs: usize) -> usize {
+    by_pair(results, pairs)
+        .into_iter()
+        .filter(|((_, port), reason)| {
+            assert!(
+                *reason == truth(*port) || *reason == Reason::NoResponse,
+                "port {port}: {reason:?}"
+            );
+            *reason == truth(*port)
+        })
+        .count()
+}
+
+#[test]
+fn canaries_measure_a_policers_loss_at_a_fixed_rate_and_never_change_results() {
+    let police = Faults {
+        police_per_sec: 10_000,
+        ..Default::default()
+    };
+    // 50,000/s into a 10,000/s policer: most answers lost, and the summary says so.
+    let cfg = EngineConfig {
+        rate: Some(50_000.0),
+        ..config_ports("198.18.0.0/19", "80,81", 0, 2)
+    };
+    let (results, s, _) = run_sim(&cfg, police);
+    eprintln!("{s}");
+    let found = all_answer(&results, 16_384);
+    assert!(found < 16_384 / 2, "{found}");
+    assert!(s.canaries.sent > 0 && s.canaries.sent * 50 < s.sent, "{s}");
+    assert!(lost_answers(&s), "{s}");
+    let text = s.to_string();
+    assert!(
+        text.contains("results are incomplete, try --rate auto"),
+        "{text}"
+    );
+    assert_eq!(
+        s.open + s.closed + s.filtered,
+        16_384,
+        "one verdict per pair"
+    );
+
+    // Below the policer: no warning; a sender late to wake sends a small burst, which the
+    // policer's bucket of 5 may clip, so a retry round makes the results exact.
+    let cfg = EngineConfig {
+        rate: Some(5_000.0),
+        ..config_ports("198.18.0.0/21", "80,81", 2, 1)
+    };
+    let (results, s, _) = run_sim(&cfg, police);
+    assert_eq!(all_answer(&results, 4_096), 4_096);
+    assert!(s.canaries.answered > 0, "{s}");
+    assert!(!lost_answers(&s), "{s}");
+}
+
+#[test]
+fn rate_auto_finds_a_policers_rate_and_every_answer() {
+    let cfg = EngineConfig {
+        rate: None,
+        auto: Some(Limits { min: 1.0, max: 1e9 }),
+        ..config_ports("198.18.0.0/19", "80,81", 4, 2)
+    };
+    let (results, s, world) = run_sim(
+        &cfg,
+        Faults {
+            police_per_sec: 10_000,
+            ..Default::default()
+        },
+    );
+    eprintln!("{s}");
+    // Exact verdicts for all; found: the retry rounds recover what overshoot lost, but a
+    // pair may be unlucky on every try (the simulated senders are bursty under load).
+    let found = all_answer(&results, 16_384);
+    assert!(found * 1000 >= 16_384 * 999, "{found} found: {s}");
+    assert!(!lost_answers(&s), "auto is not warned about: {s}");
+    let r = s.auto_rate.expect("auto reports its rate");
+    // Not a timing threshold: what the controller settled on, far from both ends.
+    assert!((2_000.0..50_000.0).contains(&r), "{s}");
+    // The retries were few: most probes got through the first time.
+    let syns = world.syns.load(Ordering::Relaxed);
+    assert!(syns < 16_384 * 3 / 2, "{syns} SYNs: {s}");
 }

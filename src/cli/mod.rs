@@ -16,6 +16,7 @@ mod dry_run;
 mod estimate;
 mod merge;
 mod net;
+mod rate_arg;
 mod resumed;
 mod scan;
 mod summary_out;
@@ -105,7 +106,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Sweep addresses x ports at a set rate and report each pair's state.
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// Would a load balancer's TCP health check pass? One verdict per HOST:PORT, with its reason.
     Check(check::CheckArgs),
     /// Measure how many probes per second this machine sustains; prints one JSON line.
@@ -158,7 +159,7 @@ pub fn main() -> i32 {
         Err(e) => return clap_exit(e),
     };
     let result = match cli.command {
-        Command::Scan(a) => scan::run(a),
+        Command::Scan(a) => scan::run(*a),
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Watch(a) => watch::run(a),

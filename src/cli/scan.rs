@@ -69,10 +69,17 @@ pub struct ScanArgs {
         allow_hyphen_values = true
     )]
     pub ports: Option<String>,
-    /// Probes per second over all send threads (suffixes k, M), or max [default: 10000; a
-    /// resumed scan keeps its own unless given].
-    #[arg(long, value_name = "PPS|max", allow_hyphen_values = true)]
+    /// Probes per second over all send threads (suffixes k, M), or max; or auto (auto:MAX
+    /// for a ceiling): find the fastest rate the path answers without loss, from canaries
+    /// [default: 10000; a resumed scan keeps its own unless given].
+    #[arg(long, value_name = "PPS|max|auto[:MAX]", allow_hyphen_values = true)]
     pub rate: Option<String>,
+    /// The least rate --rate auto may fall to.
+    #[arg(long, value_name = "PPS")]
+    pub rate_min: Option<String>,
+    /// Write the rate and the canaries' loss every 100 ms to FILE (JSON Lines), for plots.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub rate_trace: Option<String>,
     /// Extra rounds for pairs that have not answered yet, 0 to 20 [default: 1].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(..=values::MAX_RETRIES))]
     pub retries: Option<u32>,
@@ -270,7 +277,9 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
     };
     let rate_given = kept(&a.rate, |s| &s.rate, DEFAULT_RATE);
     let wait_given = kept(&a.wait, |s| &s.wait, DEFAULT_WAIT);
-    let rate = values::rate(&rate_given).map_err(CliError::Input)?;
+    let rate_arg =
+        super::rate_arg::parse(&rate_given, a.rate_min.as_deref()).map_err(CliError::Input)?;
+    let rate = rate_arg.rate;
     let wait = values::duration("--wait", &wait_given).map_err(CliError::Input)?;
     let max_runtime = a
         .max_runtime
@@ -445,6 +454,8 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
         seed: spec.seed,
         shard,
         send_threads: spec.send_threads as usize,
+        auto: rate_arg.auto,
+        rate_trace: a.rate_trace.clone().map(Into::into),
         ..base
     };
     let count = Rc::new(Cell::new(already));

@@ -6,11 +6,13 @@
 //! same receiver and send path, fed the pairs a health schedule says are due.
 
 mod aside;
+mod canaries;
 mod chunk;
 mod clock;
 mod neighbours;
 mod net;
 mod pending;
+mod pilot;
 mod receiver;
 mod run;
 mod send_times;
@@ -107,6 +109,11 @@ pub struct EngineConfig {
     /// Hide SYN-ACKs from this host's TCP stack for the run (`io::SynAckShield`), so the
     /// only RST a target gets is ours; off with `--kernel-resets`.
     pub shield: bool,
+    /// `--rate auto`: the controller's floor and ceiling; `rate` is then the ceiling (what
+    /// the split-handshake answers are paced to), `None` for no ceiling.
+    pub auto: Option<crate::rate::Limits>,
+    /// Write rate and canary loss every 100 ms to this file (JSON Lines), for plots.
+    pub rate_trace: Option<std::path::PathBuf>,
 }
 
 impl EngineConfig {
@@ -136,6 +143,8 @@ impl EngineConfig {
             only: None,
             known_macs: Vec::new(),
             shield: true,
+            auto: None,
+            rate_trace: None,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
+use super::canaries::Canaries;
 use super::net::{Capture, Transmit};
 use super::{Clock, EngineConfig, Neighbours, SendTimes, Tracker};
 use crate::classify::{Reply, checksums_ok, parse_reply};
@@ -44,6 +45,8 @@ pub struct RxTask<'a> {
     /// Set by the driver when listening is over.
     pub done: &'a AtomicBool,
     pub out: SyncSender<Vec<ProbeResult>>,
+    /// Canaries to tell apart among the duplicates (`canaries.rs`).
+    pub canaries: Option<&'a Canaries>,
 }
 
 /// Replies older than this cannot be ours: a TSecr that far back is a wrapped or forged one.
@@ -178,15 +181,26 @@ impl RxTask<'_> {
             return self.count(&self.counters.ignored);
         };
         if self.tracker.test_and_set_key(key) {
+            // A canary's answer is a duplicate like any other: never a second result.
+            if let Some(c) = self.canaries {
+                c.answer(idx, self.clock.now_ns());
+            }
             return self.count(&self.counters.duplicates);
         }
         self.count(&self.counters.matched);
+        let rtt = self.rtt(&r, key, meta.ns);
+        if let Some(c) = self.canaries {
+            c.offer(idx);
+            if let Some(d) = rtt {
+                c.rtt(d.as_micros() as u64);
+            }
+        }
         st.results.push(ProbeResult {
             ip: r.target,
             port: r.target_port,
             reason,
             ttl: Some(r.ttl),
-            rtt: self.rtt(&r, key, meta.ns),
+            rtt,
         });
     }
 

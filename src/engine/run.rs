@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
+use super::canaries::Canaries;
 use super::net::{Network, PacketNetwork, Transmit, shield};
+use super::pilot::{Pilot, PilotStatus};
 use super::receiver::{RxCounters, RxTask};
 use super::sender::{Pairs, SendJob, SendShared, Sent, Walk, send_walk};
 use super::{Clock, EngineConfig, EngineError, Neighbours, Schedule, SendTimes, Tracker};
@@ -225,6 +227,19 @@ pub fn run_resumable<N: Network>(
         neighbours.learn(t, mac);
     }
     let counters = RxCounters::default();
+    // Canaries at every rate (the summary's loss estimate); steered under `--rate auto`.
+    let canaries = Canaries::new(cfg.key.k1 ^ cfg.seed.rotate_left(29));
+    let pace = AtomicU64::new(0);
+    let status = PilotStatus::default();
+    let controller = cfg
+        .auto
+        .map(|l| crate::rate::Controller::new(l, clock.now_ns()));
+    let trace: Option<Box<dyn std::io::Write + Send>> = match &cfg.rate_trace {
+        Some(path) => Some(Box::new(std::io::LineWriter::new(std::fs::File::create(
+            path,
+        )?))),
+        None => None,
+    };
     let sent = AtomicU64::new(0);
     let decided = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -259,6 +274,8 @@ pub fn run_resumable<N: Network>(
         sent: &sent,
         owed: &counters.challenge_debt,
         decided: &decided,
+        canaries: Some(&canaries),
+        pace: cfg.auto.map(|_| &pace),
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     // The verdicts as they reach the sink, counted by state and reason.
@@ -278,6 +295,7 @@ pub fn run_resumable<N: Network>(
             clock,
             done: &done,
             out: out_tx,
+            canaries: Some(&canaries),
         };
         let rx_handle = s.spawn(move || {
             let r = task.run(rx, control_tx);
@@ -289,6 +307,18 @@ pub fn run_resumable<N: Network>(
             }
             r
         });
+        let pilot = Pilot {
+            canaries: &canaries,
+            controller,
+            pace: &pace,
+            threads: threads as u64,
+            sent: &sent,
+            clock,
+            done: &done,
+            status: &status,
+            trace,
+        };
+        let pilot_handle = s.spawn(move || pilot.run());
         let driver = s.spawn(|| {
             // Set on drop, so that a panicking driver (or sender) still ends the receiver
             // and the join below reports the panic instead of waiting forever.
@@ -379,31 +409,38 @@ pub fn run_resumable<N: Network>(
                         sending_rate = rate.or(sending_rate);
                     }
                     last_window = Some(sending_now);
-                    progress.draw(
-                        &Snapshot {
-                            round: at.round,
-                            rounds: retries_of(cfg).saturating_add(1),
-                            walked: at.walked.iter().sum(),
-                            slice: slice_len,
-                            pairs: my_pairs,
-                            answered: (walk.preloaded
-                                + counters.matched.load(Ordering::Relaxed)
-                                + decided.load(Ordering::Relaxed))
-                            .min(my_pairs),
-                            found: tally.open,
-                            rate,
-                            pace: Snapshot::pace(cfg.rate, sending_rate),
-                            wait: round_wait_of(cfg),
-                            waiting_left: (wait_until > 0)
-                                .then(|| Duration::from_nanos(wait_until.saturating_sub(now_ns))),
-                            elapsed: started.elapsed(),
-                        }
-                        .line(),
-                    );
+                    let mut line = Snapshot {
+                        round: at.round,
+                        rounds: retries_of(cfg).saturating_add(1),
+                        walked: at.walked.iter().sum(),
+                        slice: slice_len,
+                        pairs: my_pairs,
+                        answered: (walk.preloaded
+                            + counters.matched.load(Ordering::Relaxed)
+                            + decided.load(Ordering::Relaxed))
+                        .min(my_pairs),
+                        found: tally.open,
+                        rate,
+                        pace: Snapshot::pace(cfg.rate, sending_rate),
+                        wait: round_wait_of(cfg),
+                        waiting_left: (wait_until > 0)
+                            .then(|| Duration::from_nanos(wait_until.saturating_sub(now_ns))),
+                        elapsed: started.elapsed(),
+                    }
+                    .line();
+                    // What --rate auto's controller does, and what the canaries measure.
+                    if let Some(r) = cfg.auto.and(status.rate()) {
+                        line.push_str(&format!(", auto {r:.0}/s"));
+                    }
+                    if let Some(l) = status.loss() {
+                        line.push_str(&format!(", canary loss {:.1} %", l * 100.0));
+                    }
+                    progress.draw(&line);
                 }
             }
         }
         let drive = driver.join().expect("driver thread panicked");
+        pilot_handle.join().expect("pilot thread panicked");
         let rx_stats = rx_handle.join().expect("receiver thread panicked");
         (drive, rx_stats)
     });
@@ -469,6 +506,8 @@ pub fn run_resumable<N: Network>(
         achieved_rate: drive.first_round_rate,
         interrupted,
         output_closed,
+        canaries: canaries.totals(),
+        auto_rate: cfg.auto.and(status.rate()),
         ..tally
     })
 }
@@ -583,6 +622,7 @@ fn drive(
                         start: starts[i],
                         progress: Some(&walk.positions[i]),
                         count_decided: round == 0,
+                        thread: i as u64,
                     };
                     s.spawn(move || send_walk(shared, txs, &job, &w))
                 })

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::aside::Aside;
+use super::canaries::Canaries;
 use super::neighbours::{Neighbours, Next};
 use super::net::Transmit;
 use super::{Clock, EngineConfig, SendTimes, Tracker};
@@ -20,6 +21,10 @@ use crate::wire::{SynFields, SynTemplate, neighbour};
 pub const BATCH: usize = 64;
 /// Pairs a thread may hold aside waiting for ARP / NDP; past it the walk pauses.
 const ASIDE_CAP: usize = 1 << 20;
+/// At a fixed rate, a thread's first probes carry no canaries: few pairs have answered to
+/// draw them from, and a scan this small has too few canaries for an estimate anyway.
+/// Under `--rate auto` the controller needs them from the start.
+const CANARY_WARMUP: u64 = 1024;
 /// The longest a thread with pairs aside sleeps before looking again.
 const ASIDE_MAX_NS: u64 = 64_000_000;
 
@@ -42,6 +47,10 @@ pub struct SendShared<'a> {
     /// Pairs the first round decided without a probe (no route, no neighbour): the waits
     /// need not wait for them.
     pub decided: &'a AtomicU64,
+    /// Canaries to send among the probes (`canaries.rs`); `None`: none.
+    pub canaries: Option<&'a Canaries>,
+    /// Each thread's rate as `f64` bits when `--rate auto` steers it; `None`: the job's rate.
+    pub pace: Option<&'a AtomicU64>,
 }
 
 /// Which pairs a job walks: a thread's slice of the permutation (scan, check, bench), or a
@@ -130,6 +139,8 @@ pub struct Walk<'a> {
     /// Count pairs decided without a probe (no route, no neighbour) in `decided`: true in
     /// the first round only, so each is counted once.
     pub count_decided: bool,
+    /// Which send thread walks (draws its canaries apart from the others').
+    pub thread: u64,
 }
 
 /// Send one job over `txs` (one per link of `cfg.paths`).
@@ -142,6 +153,7 @@ pub fn send_job(
         start: 0,
         progress: None,
         count_decided: !job.skip_answered,
+        thread: 0,
     };
     send_walk(sh, txs, job, &walk)
 }
@@ -179,12 +191,21 @@ pub fn send_walk(
     // not known yet, its request (or its wait for one already out). A pair set aside was
     // paid for when the walk reached it, so its SYN goes out when the answer is in, free:
     // an on-link sweep walks at the rate, its SYNs following a few milliseconds behind.
-    let mut pacer = Pacer::new(job.rate, BATCH as u64, sh.clock.now_ns());
+    let steered = sh.pace.is_some();
+    let pace_now = || sh.pace.map(|p| p.load(Ordering::Relaxed));
+    let mut pace_bits = pace_now();
+    let mut rate = pace_bits.map_or(job.rate, |b| Some(f64::from_bits(b)));
+    let mut pacer = Pacer::new(rate, BATCH as u64, sh.clock.now_ns());
     // At low rates, wait for a batch worth at most half a millisecond of probes rather than
     // making one syscall per probe; at high rates that is the full batch.
-    let want = job.rate.map_or(BATCH as u64, |r| {
-        ((r * 0.0005) as u64).clamp(1, BATCH as u64)
-    });
+    let want_at = |rate: Option<f64>| {
+        rate.map_or(BATCH as u64, |r| {
+            ((r * 0.0005) as u64).clamp(1, BATCH as u64)
+        })
+    };
+    let mut want = want_at(rate);
+    // A canary is due after the probe that drew it; `drawn` counts this thread's draws.
+    let (mut canary_due, mut drawn) = (false, 0u64);
     // `sent` counts this thread's SYNs, `walked` its paced steps; `paid` the receiver's
     // SYN-ACKs it took over.
     let (mut k, mut sent, mut walked, mut paid) = (walk.start.min(n), 0u64, 0u64, 0u64);
@@ -199,7 +220,13 @@ pub fn send_walk(
             None if k >= n && aside.is_empty() => break,
             _ => {}
         }
-        if job.rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
+        if steered && pace_now() != pace_bits {
+            pace_bits = pace_now();
+            rate = pace_bits.map(f64::from_bits);
+            pacer.set_rate(rate, now, walked + paid);
+            want = want_at(rate);
+        }
+        if rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
             paid += sh.owed.swap(0, Ordering::Relaxed);
         }
         let walking = (k < n || cycling) && aside.len() < ASIDE_CAP;
@@ -238,18 +265,26 @@ pub fn send_walk(
         while tries < 4 * BATCH {
             tries += 1;
             // Set-aside pairs that are due first, then the walk.
-            let (idx, key, step, level, new) = if let Some((idx, step, level)) = aside.pop_due(now)
-            {
-                (idx, sh.tracker.key_of(idx), step, level, false)
-            } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
-                let (idx, key) = job.pairs.at(sh.perm, sh.tracker, k % n);
-                k += 1;
-                (idx, key, k - 1, 0, true)
-            } else {
-                break;
-            };
-            if (job.skip_answered && key.is_some_and(|key| answered.is_set_key(key)))
-                || (job.pairs.filtered() && !sh.cfg.wants(idx))
+            let (idx, key, step, level, new, canary) =
+                if let Some((idx, step, level)) = aside.pop_due(now) {
+                    (idx, sh.tracker.key_of(idx), step, level, false, false)
+                } else if canary_due && steps < quota {
+                    // A re-probe of an answered pair, paid for as a step of the walk.
+                    canary_due = false;
+                    match sh.canaries.and_then(|c| c.pick(walk.thread, drawn, now)) {
+                        Some(idx) => (idx, sh.tracker.key_of(idx), 0, 0, true, true),
+                        None => continue,
+                    }
+                } else if steps < quota && (k < n || cycling) && aside.len() < ASIDE_CAP {
+                    let (idx, key) = job.pairs.at(sh.perm, sh.tracker, k % n);
+                    k += 1;
+                    (idx, key, k - 1, 0, true, false)
+                } else {
+                    break;
+                };
+            if !canary
+                && ((job.skip_answered && key.is_some_and(|key| answered.is_set_key(key)))
+                    || (job.pairs.filtered() && !sh.cfg.wants(idx)))
             {
                 continue;
             }
@@ -257,7 +292,7 @@ pub fn send_walk(
             let (span, s) = sh.cfg.paths.span_of(t);
             let (Some(route), Some(tpl)) = (s.exit, sh.templates[span].as_ref()) else {
                 // No route: reported as such at the end, decided now.
-                if walk.count_decided {
+                if walk.count_decided && !canary {
                     sh.decided.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
@@ -270,11 +305,13 @@ pub fn send_walk(
                 Hop::OnLink => match sh.neighbours.next(t, now_ms) {
                     Next::Use(mac) => Some(mac),
                     Next::Absent => {
-                        if walk.count_decided {
+                        if walk.count_decided && !canary {
                             sh.decided.fetch_add(1, Ordering::Relaxed);
                         }
                         continue;
                     }
+                    // A canary's target answered, so its MAC is known; if not, no canary.
+                    _ if canary => continue,
                     next => {
                         if next == Next::Ask {
                             let my_mac = sh.cfg.paths.links()[l].mac;
@@ -311,8 +348,17 @@ pub fn send_walk(
             });
             out.syns[l] += 1;
             syns += 1;
-            if let Some(key) = key {
+            if let Some(key) = key
+                && !canary
+            {
                 sh.times.record(key, now_us);
+            }
+            if new
+                && !canary
+                && let Some(c) = sh.canaries
+            {
+                canary_due = (steered || drawn >= CANARY_WARMUP) && c.draw(walk.thread, drawn);
+                drawn += 1;
             }
             if out.frames[l].is_full() {
                 sent += out.flush(l, &mut txs[l])?;

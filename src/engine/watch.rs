@@ -245,6 +245,8 @@ pub fn watch_on<N: Network>(
         sent: &sent,
         owed: &counters.challenge_debt,
         decided: &decided,
+        canaries: None,
+        pace: None,
     };
     let (res_tx, res_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let (due_tx, due_rx) = channel::<Vec<u64>>();
@@ -269,6 +271,7 @@ pub fn watch_on<N: Network>(
             clock,
             done: &done,
             out: res_tx,
+            canaries: None,
         };
         let rx_handle = s.spawn(move || task.run(rx, control_tx));
         let shared = &shared;

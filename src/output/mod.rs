@@ -8,6 +8,7 @@ mod format;
 mod hosts;
 mod lines;
 mod progress;
+mod rate_report;
 mod summary;
 mod summary_json;
 
@@ -15,6 +16,7 @@ pub use format::{CSV_COLUMNS, Format, Printer, endpoint};
 pub use hosts::{HostNames, csv_field, json_escaped};
 pub use lines::WholeLines;
 pub use progress::{Progress, Snapshot};
+pub use rate_report::lost_answers;
 pub use summary::{MIN_RATE_SECS, Summary, plural};
 pub use summary_json::{Ending, RunInfo, SUMMARY_MARK, TRAILER_MARK};
 

@@ -57,6 +57,10 @@ pub struct Summary {
     pub interrupted: bool,
     /// The reader of the results went away (a closed pipe): the run stopped there.
     pub output_closed: bool,
+    /// Re-probes of answered pairs that measured loss on the path (`engine::canaries`).
+    pub canaries: crate::rate::CanaryTotals,
+    /// Under `--rate auto`: the rate the controller ended at.
+    pub auto_rate: Option<f64>,
 }
 
 fn thousands(n: u64) -> String {
@@ -164,7 +168,7 @@ impl fmt::Display for Summary {
                 " (stopped: the output was closed; unprobed pairs are not reported)"
             )?;
         }
-        Ok(())
+        super::rate_report::write(f, self)
     }
 }
 

@@ -1,0 +1,408 @@
+//! The rate controller: canary outcomes (with their send times), RTT samples and receive
+//! drops in, a rate out. TCP's shape (slow start, multiplicative decrease, additive
+//! increase) with two changes a scan needs:
+//!
+//! - Loss is judged against a baseline, not against zero. A path may lose a share of packets
+//!   at any rate (a lossy link, a target that drops at random); backing off for that would
+//!   collapse the rate and find nothing more. Congestion is loss that rises with the rate, so
+//!   the baseline is the loss measured at low rates: pooled over the slow-start epochs that
+//!   were judged uncongested (slow start begins low and doubles, so all but the last are at
+//!   most half the rate where congestion shows). An epoch is congested only when its loss
+//!   exceeds that baseline by more than chance allows (a one-sided binomial test) and by a margin that matters. Later, epochs at
+//!   rates at or below what the path delivered at the last decrease join the baseline too
+//!   (more samples, a sharper test); epochs above it do not: their slightly raised loss
+//!   would creep into the baseline and let the rate settle above the bottleneck.
+//! - The decrease is sized by what got through: at rate R with loss l over a baseline b,
+//!   the path delivered R (1 - l) / (1 - b); a policer's or a fixed-rate queue's capacity is
+//!   exactly that, so the new rate is a little below it rather than a blind half.
+//!
+//! Decisions are made per epoch: enough canaries *sent since the last change of rate* have
+//! been decided (answered, or silent past the wait). Canaries sent at an older rate say
+//! nothing about the new one, which is also TCP's rule of one decrease per window.
+
+use super::rtt::RttEstimator;
+
+/// Canaries decided per epoch before a decision in slow start (few: at the starting rate
+/// canaries are rare, and only a gross loss ends slow start); near the bottleneck four
+/// times as many, where a false alarm costs rate and a late one only a little overshoot.
+const DECIDE: u64 = 8;
+/// Standard errors by which an epoch's loss must exceed the baseline (one-sided, about
+/// 0.6 % false alarms per epoch; a false alarm costs a few per cent of rate, not half).
+const Z: f64 = 2.5;
+/// Excess loss below this is not worth a decrease: the retry rounds recover it.
+const MIN_EXCESS: f64 = 0.03;
+/// The share of the delivered rate kept after a decrease: headroom below the bottleneck.
+const HEADROOM: f64 = 0.95;
+/// The deepest single decrease.
+const MIN_CUT: f64 = 0.5;
+/// Decrease on receive-side drops: our own receive path, not the network, is the bottleneck.
+const RX_DROP_CUT: f64 = 0.7;
+/// Additive increase per second, as a share of the rate at the last decrease: by time, not
+/// per epoch, since epochs are shorter the higher the rate (a fixed count of canaries).
+/// A quarter: back to the bottleneck a fifth of a second after a 5 % cut.
+const AI_SHARE: f64 = 0.25;
+/// The most one epoch may add, as a share of that rate: at low rates epochs are long (a
+/// canary per 64 probes), and a long epoch's growth would all be overshoot.
+const AI_MAX_STEP: f64 = 0.02;
+/// Back to slow start once the rate is this far above the rate the last decrease set,
+/// loss-free (the increase takes about a second to get there).
+const REPROBE: f64 = 1.25;
+/// The first epoch, with no baseline, is congested only if it lost more than this.
+const FIRST_LOSS: f64 = 0.75;
+/// Baseline pool weight kept: older epochs fade, so a long scan follows a path that changes.
+const BASE_CAP: f64 = 4096.0;
+/// Without any decided canary for this long (nothing has answered yet), grow cautiously.
+const QUIET_NS: u64 = 1_000_000_000;
+/// Probes sent in a quiet period before it counts as one: enough to have drawn canaries.
+const QUIET_MIN_SENT: u64 = 64 * DECIDE;
+/// Growth per quiet period.
+const QUIET_GROWTH: f64 = 1.25;
+/// In slow start, an epoch this long with canaries decided and none lost doubles at once:
+/// TCP doubles per round trip, not per sample, and at the starting rate canaries are rare.
+/// Any loss waits for the full count (so few could not tell chance from congestion).
+const SLOW_START_EPOCH_NS: u64 = 100_000_000;
+/// Where slow start begins when the floor is lower.
+pub const DEFAULT_START: f64 = 1_000.0;
+
+/// Floor and ceiling, probes/s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    SlowStart,
+    Avoidance,
+}
+
+#[derive(Clone, Debug)]
+pub struct Controller {
+    limits: Limits,
+    rate: f64,
+    phase: Phase,
+    /// When the rate last changed, and how many probes had been sent by then.
+    changed_ns: u64,
+    sent_at_change: u64,
+    /// Canaries sent since the change and decided: (send time, answered).
+    epoch: Vec<(u64, bool)>,
+    /// Pooled uncongested epochs: (answered, lost), decayed to `BASE_CAP`.
+    base: (f64, f64),
+    ai_step: f64,
+    /// What the path delivered when the rate was last cut: rates at or below it lose no
+    /// more than the baseline, so their epochs may join it.
+    bottleneck: f64,
+    /// The rate the last decrease set.
+    cut_rate: f64,
+    rx_drops: u64,
+    /// The loss of the last decided epoch.
+    last_loss: Option<f64>,
+    rtt: RttEstimator,
+}
+
+impl Controller {
+    /// Slow start from the floor (or `DEFAULT_START` if the floor is lower), at `now_ns`.
+    pub fn new(limits: Limits, now_ns: u64) -> Self {
+        let min = limits.min.max(1.0);
+        let limits = Limits {
+            min,
+            max: limits.max.max(min),
+        };
+        let rate = DEFAULT_START.clamp(min, limits.max);
+        Controller {
+            limits,
+            rate,
+            phase: Phase::SlowStart,
+            changed_ns: now_ns,
+            sent_at_change: 0,
+            epoch: Vec::new(),
+            base: (0.0, 0.0),
+            ai_step: rate * AI_SHARE,
+            bottleneck: 0.0,
+            cut_rate: rate,
+            rx_drops: 0,
+            last_loss: None,
+            rtt: RttEstimator::default(),
+        }
+    }
+
+    /// The rate to send at, probes/s.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The loss of the last decided epoch of canaries.
+    pub fn last_loss(&self) -> Option<f64> {
+        self.last_loss
+    }
+
+    /// The loss the path shows at rates judged uncongested.
+    pub fn baseline(&self) -> Option<f64> {
+        let n = self.base.0 + self.base.1;
+        (n > 0.0).then(|| self.base.1 / n)
+    }
+
+    /// How long a canary may take before it counts as lost, ns.
+    pub fn wait_ns(&self) -> u64 {
+        self.rtt.timeout_us() * 1000
+    }
+
+    /// A round-trip time sample (any answer's, not only a canary's), microseconds.
+    pub fn rtt_sample(&mut self, us: u64) {
+        self.rtt.sample(us);
+    }
+
+    /// A canary sent at `sent_ns` was answered or lost.
+    pub fn canary(&mut self, sent_ns: u64, answered: bool) {
+        if sent_ns < self.changed_ns {
+            return; // sent at an older rate
+        }
+        self.epoch.push((sent_ns, answered));
+    }
+
+    /// The receive path's drop counter (cumulative), as read at any moment.
+    pub fn rx_drops(&mut self, total: u64) -> bool {
+        let new = total > self.rx_drops;
+        self.rx_drops = self.rx_drops.max(total);
+        new
+    }
+
+    /// Decide at `now_ns`, `sent` probes having gone out in all; `rx_dropped`: the receive
+    /// path dropped frames since the last call. Returns the rate to send at.
+    pub fn tick(&mut self, now_ns: u64, sent: u64, rx_dropped: bool) -> f64 {
+        let elapsed = now_ns.saturating_sub(self.changed_ns);
+        let achieved = if elapsed > 0 {
+            sent.saturating_sub(self.sent_at_change) as f64 * 1e9 / elapsed as f64
+        } else {
+            0.0
+        };
+        // What the sender really did: a rate it could not keep up with is no base to cut from
+        // nor to double.
+        let base_rate = if achieved > 0.0 {
+            self.rate.min(achieved.max(self.limits.min))
+        } else {
+            self.rate
+        };
+        // Only canaries old enough to have been decided either way: an answer comes back
+        // in one RTT, silence is known only after the wait, and counting the answers
+        // before the silences would see no loss at all.
+        let horizon = now_ns.saturating_sub(self.wait_ns());
+        let (mut ok, mut lost) = (0u64, 0u64);
+        for &(sent, answered) in &self.epoch {
+            if sent <= horizon {
+                if answered {
+                    ok += 1;
+                } else {
+                    lost += 1;
+                }
+            }
+        }
+        let n = ok + lost;
+        if rx_dropped && elapsed >= self.wait_ns() {
+            let r = base_rate * RX_DROP_CUT;
+            self.decrease(r);
+        } else if n >= self.decide()
+            || (self.phase == Phase::SlowStart
+                && n > 0
+                && lost == 0
+                && elapsed >= SLOW_START_EPOCH_NS)
+        {
+            let l = lost as f64 / n as f64;
+            self.last_loss = Some(l);
+            match self.excess(ok, lost) {
+                Some(b) => {
+                    let delivered = base_rate * (1.0 - l) / (1.0 - b).max(0.05);
+                    let r = (delivered * HEADROOM).clamp(base_rate * MIN_CUT, base_rate * HEADROOM);
+                    self.decrease(r);
+                    self.bottleneck = delivered;
+                }
+                None => {
+                    if self.phase == Phase::SlowStart || self.rate <= self.bottleneck {
+                        self.pool(ok as f64, lost as f64);
+                    }
+                    // Well above the rate the last decrease set, and still no loss: that
+                    // decrease was chance or the bottleneck has moved. Search again.
+                    if self.phase == Phase::Avoidance && self.rate > REPROBE * self.cut_rate {
+                        self.phase = Phase::SlowStart;
+                    }
+                    let r = match self.phase {
+                        // Doubling, but not past twice what the sender achieved: a sender that
+                        // cannot keep up holds the rate where it is.
+                        Phase::SlowStart => (self.rate * 2.0).min(achieved * 2.0).max(self.rate),
+                        Phase::Avoidance => {
+                            let secs = (elapsed as f64 / 1e9).min(AI_MAX_STEP / AI_SHARE);
+                            self.rate + self.ai_step * secs
+                        }
+                    };
+                    self.change(r);
+                }
+            }
+        } else if self.epoch.is_empty()
+            && elapsed >= QUIET_NS
+            && sent.saturating_sub(self.sent_at_change) >= QUIET_MIN_SENT
+        {
+            // Sending, but nothing to measure yet (nothing has answered): grow, but slowly.
+            // Not sending (the wait between rounds) says nothing: the rate holds, or the
+            // next round would start above what the path took.
+            self.change(self.rate * QUIET_GROWTH);
+        } else {
+            return self.rate;
+        }
+        self.changed_ns = now_ns;
+        self.sent_at_change = sent;
+        self.epoch.clear();
+        self.rate
+    }
+
+    /// `Some(baseline)` when `lost` of `ok + lost` is a loss significantly above the
+    /// baseline; `None` when it is within chance of it (or below). The first epoch, with no
+    /// baseline yet, is congested only if it lost most of its canaries.
+    fn excess(&self, ok: u64, lost: u64) -> Option<f64> {
+        let n = (ok + lost) as f64;
+        let l = lost as f64 / n;
+        let bn = self.base.0 + self.base.1;
+        if bn == 0.0 {
+            return (l > FIRST_LOSS).then_some(0.0);
+        }
+        let b = self.base.1 / bn;
+        // Pooled share with one pseudo-loss and one pseudo-answer: a clean baseline still
+        // has a standard error, so a single lost canary is not yet a verdict. The error is
+        // the epoch's alone: counting the baseline's own (few samples early on) made the
+        // test too weak to stop slow start, and a lossy epoch it let through joined the
+        // baseline and hid the bottleneck for good.
+        let p = (lost as f64 + self.base.1 + 1.0) / (n + bn + 2.0);
+        let se = (p * (1.0 - p) / n).sqrt();
+        (l - b > MIN_EXCESS.max(Z * se)).then_some(b)
+    }
+
+    /// Canaries per decision.
+    fn decide(&self) -> u64 {
+        match self.phase {
+            Phase::SlowStart => DECIDE,
+            Phase::Avoidance => 4 * DECIDE,
+        }
+    }
+
+    fn pool(&mut self, ok: f64, lost: f64) {
+        self.base.0 += ok;
+        self.base.1 += lost;
+        let n = self.base.0 + self.base.1;
+        if n > BASE_CAP {
+            let k = BASE_CAP / n;
+            self.base.0 *= k;
+            self.base.1 *= k;
+        }
+    }
+
+    fn decrease(&mut self, r: f64) {
+        self.phase = Phase::Avoidance;
+        self.change(r);
+        self.ai_step = self.rate * AI_SHARE;
+        self.cut_rate = self.rate;
+    }
+
+    fn change(&mut self, r: f64) {
+        self.rate = r.clamp(self.limits.min, self.limits.max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn limits(min: f64, max: f64) -> Limits {
+        Limits { min, max }
+    }
+
+    #[test]
+    fn starts_at_the_floor_or_the_default_within_the_ceiling() {
+        assert_eq!(Controller::new(limits(1.0, 1e9), 0).rate(), DEFAULT_START);
+        assert_eq!(Controller::new(limits(5_000.0, 1e9), 0).rate(), 5_000.0);
+        assert_eq!(Controller::new(limits(1.0, 300.0), 0).rate(), 300.0);
+        // A ceiling under the floor: the floor wins.
+        assert_eq!(Controller::new(limits(800.0, 300.0), 0).rate(), 800.0);
+    }
+
+    #[test]
+    fn canaries_from_before_a_change_do_not_count() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        for _ in 0..DECIDE {
+            c.canary(0, true);
+        }
+        assert_eq!(c.tick(10 * MS, 10, false), 2_000.0, "slow start doubles");
+        for _ in 0..DECIDE {
+            c.canary(5 * MS, false); // sent at the old rate
+        }
+        assert_eq!(c.tick(20 * MS, 40, false), 2_000.0, "nothing decided yet");
+        assert_eq!(c.last_loss(), Some(0.0));
+    }
+
+    #[test]
+    fn decrease_sized_by_delivery_then_additive_increase_by_time() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        c.rtt_sample(1_000); // the wait is the 30 ms floor
+        for _ in 0..8 * DECIDE {
+            c.canary(0, true);
+        }
+        assert_eq!(c.tick(40 * MS, 40, false), 2_000.0);
+        assert_eq!(c.baseline(), Some(0.0));
+        // At 2,000/s (achieved), 3 of 8 lost: the path delivered 1,250/s.
+        for i in 0..DECIDE {
+            c.canary(50 * MS, i >= 3);
+        }
+        let r = c.tick(140 * MS, 240, false);
+        assert!((r - 1_250.0 * HEADROOM).abs() < 1e-6, "{r}");
+        // Uncongested epochs: the rate grows by time, at most AI_MAX_STEP per epoch.
+        for _ in 0..4 * DECIDE {
+            c.canary(150 * MS, true);
+        }
+        let r1 = c.tick(190 * MS, 270, false);
+        assert!((r1 - r * (1.0 + AI_SHARE * 0.05)).abs() < 1e-6, "{r1}");
+        for _ in 0..4 * DECIDE {
+            c.canary(200 * MS, true);
+        }
+        let r2 = c.tick(1_190 * MS, 1_000, false);
+        assert!((r2 - r1 - r * AI_MAX_STEP).abs() < 1e-6, "{r2}");
+        // Canaries sent before the change, lost or not, decide nothing.
+        for _ in 0..4 * DECIDE {
+            c.canary(1_000 * MS, false);
+        }
+        assert_eq!(c.tick(1_300 * MS, 1_100, false), r2);
+    }
+
+    #[test]
+    fn slow_start_stops_doubling_past_what_the_sender_achieves() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        for _ in 0..DECIDE {
+            c.canary(0, true);
+        }
+        // 1,000/s asked, 300/s achieved: held.
+        assert_eq!(c.tick(1_000 * MS, 300, false), 1_000.0);
+        for _ in 0..DECIDE {
+            c.canary(1_000 * MS, true);
+        }
+        // 700/s achieved: up to 1,400, not 2,000.
+        assert_eq!(c.tick(2_000 * MS, 1_000, false), 1_400.0);
+    }
+
+    #[test]
+    fn receive_drops_cut_the_rate() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        assert!(c.rx_drops(3));
+        assert!(!c.rx_drops(3));
+        let r = c.tick(2_000 * MS, 2_000, true);
+        assert!((r - 700.0).abs() < 1.0, "{r}");
+    }
+
+    #[test]
+    fn silence_grows_slowly() {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        assert_eq!(c.tick(500 * MS, 500, false), 1_000.0);
+        assert_eq!(c.tick(1_000 * MS, 1_000, false), 1_250.0);
+        // Not sending (a wait between rounds): held.
+        assert_eq!(c.tick(3_000 * MS, 1_000, false), 1_250.0);
+    }
+}
