@@ -33,9 +33,11 @@ pub fn reserved_of(code: u8) -> Reserved {
     }
 }
 
-/// `synprobe.resume` beside the output file, or in the current directory for stdout.
+/// `synprobe.resume` beside the output file, or in the current directory for stdout and for
+/// an output that is not a regular file (`-o /dev/null` must not write into /dev).
 pub fn default_path(output: Option<&str>) -> String {
     let dir = output
+        .filter(|o| std::fs::metadata(o).map_or(true, |m| m.is_file()))
         .and_then(|o| Path::new(o).parent())
         .filter(|d| !d.as_os_str().is_empty());
     match dir {
@@ -169,6 +171,11 @@ mod tests {
         assert_eq!(
             default_path(Some("/data/scan-1/out.jsonl")),
             "/data/scan-1/synprobe.resume"
+        );
+        assert_eq!(
+            default_path(Some("/dev/null")),
+            "synprobe.resume",
+            "not into /dev"
         );
     }
 
