@@ -12,42 +12,6 @@
 mod common;
 
 use common::*;
-use std::process::{Child, Command, Stdio};
-
-/// A listener on port 80 of the target with a backlog of 65,535 that never accepts (our RST
-/// ends each half-open entry); killed on drop, and bounded by its own sleep.
-struct Listener(Child);
-
-impl Listener {
-    fn start(tb: &Testbed) -> Listener {
-        let code = "import socket, time\n\
-                    s = socket.socket()\n\
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-                    s.bind(('0.0.0.0', 80))\n\
-                    s.listen(65535)\n\
-                    print('ready', flush=True)\n\
-                    time.sleep(300)\n";
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &tb.tgt_ns, "python3", "-c", code])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 listener");
-        let mut line = String::new();
-        let out = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the listener did not start");
-        Listener(child)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn five_percent_loss_each_way_still_finds_999_per_mille() {
@@ -56,7 +20,7 @@ fn five_percent_loss_each_way_still_finds_999_per_mille() {
     }
     let _heavy = heavy_lock();
     let tb = Testbed::up();
-    let _listener = Listener::start(&tb);
+    let _listener = BacklogListener::start(&tb, 80);
     let drop5 = [
         "-m",
         "statistic",

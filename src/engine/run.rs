@@ -409,7 +409,15 @@ pub fn run_resumable<N: Network>(
                         sending_rate = rate.or(sending_rate);
                     }
                     last_window = Some(sending_now);
-                    let mut line = Snapshot {
+                    // What --rate auto's controller does, and what the canaries measure.
+                    let mut pilot = Vec::new();
+                    if let Some(r) = cfg.auto.and(status.rate()) {
+                        pilot.push(format!("auto {r:.0}/s"));
+                    }
+                    if let Some(l) = status.loss() {
+                        pilot.push(format!("canary loss {:.1} %", l * 100.0));
+                    }
+                    let line = Snapshot {
                         round: at.round,
                         rounds: retries_of(cfg).saturating_add(1),
                         walked: at.walked.iter().sum(),
@@ -426,15 +434,9 @@ pub fn run_resumable<N: Network>(
                         waiting_left: (wait_until > 0)
                             .then(|| Duration::from_nanos(wait_until.saturating_sub(now_ns))),
                         elapsed: started.elapsed(),
+                        pilot: pilot.join(", "),
                     }
                     .line();
-                    // What --rate auto's controller does, and what the canaries measure.
-                    if let Some(r) = cfg.auto.and(status.rate()) {
-                        line.push_str(&format!(", auto {r:.0}/s"));
-                    }
-                    if let Some(l) = status.loss() {
-                        line.push_str(&format!(", canary loss {:.1} %", l * 100.0));
-                    }
                     progress.draw(&line);
                 }
             }

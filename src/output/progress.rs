@@ -32,6 +32,9 @@ pub struct Snapshot {
     /// In the wait after this round's last probe: how much of it is left.
     pub waiting_left: Option<Duration>,
     pub elapsed: Duration,
+    /// What `--rate auto`'s controller does and what the canaries measure, shown after the
+    /// rate ("auto 20000/s, canary loss 4.0 %"); empty when there is nothing to say.
+    pub pilot: String,
 }
 
 impl Snapshot {
@@ -125,9 +128,12 @@ impl Snapshot {
                 plural(self.pairs, "pair", "pairs")
             ),
         };
-        let rate = self
+        let mut rate = self
             .rate
             .map_or("-- probes/s".to_string(), |r| format!("{r:.0} probes/s"));
+        if !self.pilot.is_empty() {
+            rate = format!("{rate} ({})", self.pilot);
+        }
         // Rounded up: "ETA 0s" only when nothing is left.
         let eta = self.eta().map_or("ETA --".to_string(), |d| {
             let up = Duration::from_secs_f64(d.as_secs_f64().ceil());
@@ -238,7 +244,24 @@ mod tests {
             wait: Duration::from_secs(1),
             waiting_left: None,
             elapsed: Duration::ZERO,
+            pilot: String::new(),
         }
+    }
+
+    #[test]
+    fn the_pilot_follows_the_rate_and_the_line_still_ends_with_the_time() {
+        let s = Snapshot {
+            rate: Some(20_000.0),
+            pilot: "auto 20000/s, canary loss 4.0 %".into(),
+            ..snap()
+        };
+        let line = s.line();
+        assert!(
+            line.contains("20000 probes/s (auto 20000/s, canary loss 4.0 %), 0 found"),
+            "{line}"
+        );
+        assert!(line.ends_with("elapsed"), "{line}");
+        assert!(!snap().line().contains('('), "nothing when there is nothing to say");
     }
 
     fn eta_secs(s: &Snapshot) -> f64 {

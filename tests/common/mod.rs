@@ -755,3 +755,42 @@ pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// A listener on `port` of the target with a backlog of 65,535 that never accepts (our RST
+/// ends each half-open entry), for scans whose every SYN-ACK must come (a /16 at speed:
+/// ncat's backlog of 10 drops some); killed on drop, and bounded by its own sleep.
+pub struct BacklogListener(Child);
+
+impl BacklogListener {
+    pub fn start(tb: &Testbed, port: u16) -> BacklogListener {
+        let code = format!(
+            "import socket, time\n\
+             s = socket.socket()\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('0.0.0.0', {port}))\n\
+             s.listen(65535)\n\
+             print('ready', flush=True)\n\
+             time.sleep(300)\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &tb.tgt_ns, "python3", "-c", &code])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 listener");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("piped stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
+            .expect("the listener's first line");
+        assert_eq!(line.trim(), "ready", "the listener did not start");
+        BacklogListener(child)
+    }
+}
+
+impl Drop for BacklogListener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
