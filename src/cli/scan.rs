@@ -74,7 +74,8 @@ pub struct ScanArgs {
     /// [default: 10000; a resumed scan keeps its own unless given].
     #[arg(long, value_name = "PPS|max|auto[:MAX]", allow_hyphen_values = true)]
     pub rate: Option<String>,
-    /// The least rate --rate auto may fall to.
+    /// The least rate --rate auto may fall to (a resumed scan keeps its own unless --rate is
+    /// given).
     #[arg(long, value_name = "PPS")]
     pub rate_min: Option<String>,
     /// Write the rate and the canaries' loss every 100 ms to FILE (JSON Lines), for plots.
@@ -277,8 +278,23 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
     };
     let rate_given = kept(&a.rate, |s| &s.rate, DEFAULT_RATE);
     let wait_given = kept(&a.wait, |s| &s.wait, DEFAULT_WAIT);
-    let rate_arg =
-        super::rate_arg::parse(&rate_given, a.rate_min.as_deref()).map_err(CliError::Input)?;
+    // The resumed scan's floor goes with its rate: a new --rate drops it.
+    let rate_min_given = a
+        .rate_min
+        .clone()
+        .or_else(|| {
+            earlier
+                .as_ref()
+                .filter(|_| a.rate.is_none())
+                .map(|st| st.scan.rate_min.clone())
+                .filter(|m| !m.is_empty())
+        })
+        .unwrap_or_default();
+    let rate_arg = super::rate_arg::parse(
+        &rate_given,
+        (!rate_min_given.is_empty()).then_some(rate_min_given.as_str()),
+    )
+    .map_err(CliError::Input)?;
     let rate = rate_arg.rate;
     let wait = values::duration("--wait", &wait_given).map_err(CliError::Input)?;
     let max_runtime = a
@@ -326,12 +342,14 @@ pub fn run(mut a: ScanArgs) -> Result<i32, CliError> {
             resume::ScanSpec {
                 rate: rate_given,
                 wait: wait_given,
+                rate_min: rate_min_given,
                 ..st.scan.clone()
             }
         }
         None => resume::ScanSpec {
             rate: rate_given,
             wait: wait_given,
+            rate_min: rate_min_given,
             ..fresh_spec(&a, exclude, reserved, given_shard, send_threads, rate)?
         },
     };
@@ -602,6 +620,7 @@ fn fresh_spec(
         header: a.header,
         rate: DEFAULT_RATE.into(), // the caller's
         wait: DEFAULT_WAIT.into(),
+        rate_min: String::new(),
     })
 }
 

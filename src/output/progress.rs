@@ -261,7 +261,10 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("elapsed"), "{line}");
-        assert!(!snap().line().contains('('), "nothing when there is nothing to say");
+        assert!(
+            !snap().line().contains('('),
+            "nothing when there is nothing to say"
+        );
     }
 
     fn eta_secs(s: &Snapshot) -> f64 {

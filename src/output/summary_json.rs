@@ -110,6 +110,16 @@ impl Summary {
                 "asked": rate(self.asked_rate),
                 "achieved": rate(self.achieved_rate),
                 "below_asked": self.below_asked_rate(),
+                // `--rate auto`: the controller's rate at the end; null at a fixed rate.
+                "auto": rate(self.auto_rate),
+                // Re-probes of answered pairs that measure loss on the path (never results).
+                "canaries": {
+                    "sent": self.canaries.sent,
+                    "answered": self.canaries.answered,
+                    "unanswered": self.canaries.lost,
+                    "loss": self.canaries.loss(),
+                    "lost_answers": super::lost_answers(self),
+                },
             },
             "seconds": {
                 "sending": secs(self.send_secs),
@@ -170,6 +180,35 @@ mod tests {
         assert_eq!(v["seconds"]["sending"], 0.012346);
         assert_eq!(v["seconds"]["total"], 1.5);
         assert_eq!(v["exit"], json!({"reason": "completed", "code": 0}));
+        assert!(v["rate"]["auto"].is_null(), "a fixed rate");
+        assert_eq!(
+            v["rate"]["canaries"],
+            json!({"sent": 0, "answered": 0, "unanswered": 0, "loss": null, "lost_answers": false})
+        );
+        let canaried = Summary {
+            canaries: crate::rate::CanaryTotals {
+                sent: 100,
+                answered: 40,
+                lost: 60,
+            },
+            ..s.clone()
+        };
+        let v = canaried.to_json(SUMMARY_MARK, &info);
+        assert_eq!(v["rate"]["canaries"]["loss"], 0.6);
+        assert_eq!(
+            v["rate"]["canaries"]["lost_answers"], true,
+            "a fixed rate lost answers"
+        );
+        let auto = Summary {
+            auto_rate: Some(20_000.0),
+            ..canaried
+        };
+        let v = auto.to_json(SUMMARY_MARK, &info);
+        assert_eq!(v["rate"]["auto"], 20_000.0);
+        assert_eq!(
+            v["rate"]["canaries"]["lost_answers"], false,
+            "auto steers by them instead"
+        );
         // `--rate max`, and a run too short to have a rate: null, never 0 or infinity.
         let none = Summary {
             asked_rate: None,

@@ -195,6 +195,7 @@ fn head(w: &mut W, s: &ResumeState) {
     w.var(u64::from(sc.header));
     w.str(&sc.rate);
     w.str(&sc.wait);
+    w.str(&sc.rate_min);
     w.var(s.at.round.into());
     w.var(s.at.walked.len() as u64);
     for &k in &s.at.walked {
@@ -266,6 +267,7 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
     };
     let rate = r.str()?;
     let wait = r.str()?;
+    let rate_min = r.str()?;
     let round = r.u32()?;
     let n = r.count()?;
     let walked = (0..n).map(|_| r.var()).collect::<Result<Vec<_>, _>>()?;
@@ -303,6 +305,7 @@ pub fn decode(b: &[u8]) -> Result<ResumeState, DecodeError> {
             header,
             rate,
             wait,
+            rate_min,
         },
         at: Position { round, walked },
         output_len,

@@ -44,6 +44,8 @@ pub struct ScanSpec {
     /// given again (not part of the fingerprint: changing them changes no result set).
     pub rate: String,
     pub wait: String,
+    /// `--rate-min` (for `--rate auto`), kept the same way; empty when not given.
+    pub rate_min: String,
 }
 
 /// Where the rounds stood.
@@ -242,6 +244,7 @@ mod tests {
                 header: true,
                 rate: "20k".into(),
                 wait: "2s".into(),
+                rate_min: "1000".into(),
             },
             at: Position {
                 round: 1,
