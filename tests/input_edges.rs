@@ -34,21 +34,6 @@ fn run(tb: &Testbed, dir: &std::path::Path, args: &[&str], stdin: &str) -> Outpu
 }
 
 /// A directory, removed however the test ends.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(path: std::path::PathBuf) -> Scratch {
-        std::fs::create_dir_all(&path).expect("scratch dir");
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn dash_output_is_stdout_and_at_dash_reads_stdin() {
     if !require_root() {
@@ -56,7 +41,7 @@ fn dash_output_is_stdout_and_at_dash_reads_stdin() {
     }
     let tb = Testbed::up();
     tb.listen(80);
-    let dir = Scratch::new(std::env::temp_dir().join(format!("synprobe-edges-{}", tb.name)));
+    let dir = TempDir::new("edges");
     let out = run(
         &tb,
         &dir.0,
@@ -128,7 +113,7 @@ fn check_probes_a_dual_stack_name_on_both_families_and_names_it() {
         "198.18.0.1 web-1.internal\n2001:db8:1::1 web-1.internal\n",
     )
     .expect("hosts");
-    let dir = Scratch::new(std::env::temp_dir().join(format!("synprobe-dual-{}", tb.name)));
+    let dir = TempDir::new("dual");
     let out = run(
         &tb,
         &dir.0,
@@ -185,7 +170,7 @@ fn scan_results_carry_the_host_name_typed() {
          198.18.0.2 web-2.internal\n198.18.0.2 alias.internal\n",
     )
     .expect("hosts");
-    let dir = Scratch::new(std::env::temp_dir().join(format!("synprobe-host-{}", tb.name)));
+    let dir = TempDir::new("host");
     let scan = |format: &str| {
         let out = run(
             &tb,

@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -17,26 +16,6 @@ const NET: &str = "198.18.0.0/16";
 const PORTS: &str = "80,81,82";
 const SEED: &str = "90210";
 const LIMIT: Duration = Duration::from_secs(60);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("synprobe-resume-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child killed and reaped when dropped (a failing test leaves no scan running).
 struct Running(Child);
@@ -149,7 +128,7 @@ fn interrupted_and_resumed_scans_give_the_uninterrupted_set() {
     if !require_root() {
         return;
     }
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("resume");
     let tb = Testbed::up();
     tb.listen(80);
     tb.iptables_tgt(&[

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -19,27 +19,6 @@ const PORTS: &str = "80,81,82";
 const SEED: &str = "4242";
 const SHARDS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A directory for the shards' files, removed also when the test fails.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("synprobe-shards-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// (ip, port) -> (state, reason, ttl): everything but the RTT, which differs run to run.
 type Pair = (Ipv4Addr, u16);
@@ -116,7 +95,7 @@ fn four_parallel_shards_cover_the_scan_once_and_merge_into_it() {
     if !require_root() {
         return;
     }
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("shards");
     let tb = Testbed::up();
     tb.listen(80);
     tb.iptables_tgt(&[

@@ -177,25 +177,6 @@ impl Drop for Watch {
 }
 
 /// A directory of its own, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("synprobe-watch-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 const TARGET: &str = "198.18.0.1:8080";
 const PORT: u16 = 8080;
 
@@ -295,7 +276,7 @@ fn sighup_reloads_and_sigusr1_snapshots() {
         return;
     }
     let tb = Testbed::up();
-    let dir = TempDir::new("reload");
+    let dir = TempDir::new("watch-reload");
     let file = dir.path().join("fleet.txt");
     let path = file.to_str().unwrap().to_string();
     // Nothing listens in the target: every check is an RST.
@@ -377,7 +358,7 @@ fn bad_settings_and_files_are_bad_input() {
         err.contains("the timeout (5s) must be shorter than the interval (5s)"),
         "{err}"
     );
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("watch-bad");
     let file = dir.path().join("fleet.txt");
     std::fs::write(&file, "198.18.0.1:80\n# fine\n198.18.0.0/24\n").unwrap();
     let (code, err) = run(&["--targets", file.to_str().unwrap()]);
