@@ -22,12 +22,7 @@ name=rab$$
 cleanup() { "$tb" down "$name"; }
 trap cleanup EXIT
 "$tb" up "$name"
-"$tb" exec "$name" tgt setsid python3 -c "
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 80)); s.listen(65535); time.sleep(1800)" </dev/null >/dev/null 2>&1 &
-disown
-sleep 1
+"$tb" listen "$name" 80 1800
 
 run() { # LABEL RATE: one scan, one line
     local label=$1 rate=$2 t0 t1 err open

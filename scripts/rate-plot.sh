@@ -22,12 +22,7 @@ work=$(mktemp -d)
 cleanup() { "$tb" down "$name"; rm -rf "$work"; }
 trap cleanup EXIT
 "$tb" up "$name"
-"$tb" exec "$name" tgt setsid python3 -c "
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 80)); s.listen(65535); time.sleep(600)" </dev/null >/dev/null 2>&1 &
-disown
-sleep 1
+"$tb" listen "$name" 80 600
 "$tb" exec "$name" tgt iptables -A INPUT -p tcp --syn -m hashlimit --hashlimit-above 20000/sec \
     --hashlimit-burst 1000 --hashlimit-name syn -j DROP
 

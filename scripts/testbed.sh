@@ -5,6 +5,7 @@
 #   testbed.sh up NAME [--mode answer|sink|discard|lo|routes]
 #   testbed.sh down NAME                 (idempotent: never fails if already gone)
 #   testbed.sh exec NAME scan|tgt|tgt2 CMD...
+#   testbed.sh listen NAME PORT SECS     (a listener with a backlog of 65,535 on the target)
 #
 # answer (default): NAME-scan (the prober) --veth-- NAME-tgt (the target).
 #   NAME-s 198.19.0.1/24 2001:db8:ff::1/64   <->   NAME-t 198.19.0.2/24 2001:db8:ff::2/64
@@ -33,7 +34,7 @@
 set -euo pipefail
 
 die() { echo "testbed.sh: $*" >&2; exit 2; }
-usage() { die "usage: testbed.sh up NAME [--mode answer|sink|discard|lo|routes] | down NAME | exec NAME scan|tgt|tgt2 CMD..."; }
+usage() { die "usage: testbed.sh up NAME [--mode answer|sink|discard|lo|routes] | down NAME | exec NAME scan|tgt|tgt2 CMD... | listen NAME PORT SECS"; }
 
 check_name() {
     # veth names are NAME-s / NAME-t / NAME-sb / NAME-tb and must fit IFNAMSIZ (15 chars).
@@ -244,6 +245,22 @@ exec)
     scan | tgt | tgt2) exec ip netns exec "$name-$side" "$@" ;;
     *) usage ;;
     esac
+    ;;
+listen)
+    # A listener on PORT of the target with a backlog of 65,535 that never accepts (the
+    # prober's RST ends each half-open entry): every SYN-ACK of a /16 at speed comes, where
+    # ncat's backlog of 10 drops some. Detached; it ends after SECS, or with `down`.
+    [ $# -eq 2 ] || usage
+    port=$1 secs=$2
+    ip netns exec "$name-tgt" setsid python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', $port)); s.listen(65535); time.sleep($secs)" </dev/null >/dev/null 2>&1 &
+    for _ in $(seq 100); do
+        ip netns exec "$name-tgt" ss -Hltn "sport = :$port" | grep -q . && exit 0
+        sleep 0.1
+    done
+    die "listener on port $port did not start"
     ;;
 *) usage ;;
 esac
