@@ -49,6 +49,9 @@ pub struct Pilot<'a> {
     pub pace: &'a AtomicU64,
     pub threads: u64,
     pub sent: &'a AtomicU64,
+    /// The receive path's drops so far (`RxCounters::ring_drops`): under `--rate auto` the
+    /// receiver falling behind is a bottleneck like any other.
+    pub rx_drops: &'a AtomicU64,
     pub clock: Clock,
     pub done: &'a AtomicBool,
     pub status: &'a PilotStatus,
@@ -96,7 +99,8 @@ impl Pilot<'_> {
             }
             let sent = self.sent.load(Ordering::Relaxed);
             if let Some(c) = &mut self.controller {
-                let r = c.tick(now, sent, false);
+                c.rx_drops(self.rx_drops.load(Ordering::Relaxed));
+                let r = c.tick(now, sent);
                 self.publish(r);
             }
             if now - last_trace >= TRACE_EVERY_NS || finished {

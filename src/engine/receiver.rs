@@ -33,6 +33,9 @@ pub struct RxCounters {
     /// Challenges the senders have not yet taken out of their rate budget.
     pub challenge_debt: AtomicU64,
     pub rsts: AtomicU64,
+    /// Frames the kernel dropped before we read them (ring full), cumulative: read every
+    /// `STATS_EVERY_NS` while the run lasts, so `--rate auto` can back off on them.
+    pub ring_drops: AtomicU64,
 }
 
 pub struct RxTask<'a> {
@@ -55,6 +58,8 @@ const MAX_RTT_US: u32 = 120_000_000;
 const CHALLENGE_BURST: u64 = 1024;
 /// Control segments (RSTs, SYN-ACKs) per kernel call.
 const CONTROL_BATCH: usize = 64;
+/// How often the kernel's drop counter is read during the run (one getsockopt).
+const STATS_EVERY_NS: u64 = 50_000_000;
 
 /// What one receive loop carries from frame to frame.
 struct RxState {
@@ -272,6 +277,7 @@ impl RxTask<'_> {
             ),
         };
         let mut last_round = false;
+        let mut stats_at = self.clock.now_ns();
         loop {
             // One more poll after `done`, so frames already in the ring are not lost.
             if self.done.load(Ordering::Acquire) {
@@ -300,7 +306,17 @@ impl RxTask<'_> {
             if last_round {
                 break;
             }
+            let now = self.clock.now_ns();
+            if now.saturating_sub(stats_at) >= STATS_EVERY_NS {
+                stats_at = now;
+                let drops = rx.stats().drops;
+                self.counters.ring_drops.store(drops, Ordering::Relaxed);
+            }
         }
-        Ok(rx.stats())
+        let stats = rx.stats();
+        self.counters
+            .ring_drops
+            .store(stats.drops, Ordering::Relaxed);
+        Ok(stats)
     }
 }

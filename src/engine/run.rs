@@ -313,6 +313,7 @@ pub fn run_resumable<N: Network>(
             pace: &pace,
             threads: threads as u64,
             sent: &sent,
+            rx_drops: &counters.ring_drops,
             clock,
             done: &done,
             status: &status,

@@ -96,6 +96,8 @@ pub struct Controller {
     /// The rate the last decrease set.
     cut_rate: f64,
     rx_drops: u64,
+    /// The receive path dropped frames since the last decision.
+    drops_pending: bool,
     /// The loss of the last decided epoch.
     last_loss: Option<f64>,
     rtt: RttEstimator,
@@ -122,6 +124,7 @@ impl Controller {
             bottleneck: 0.0,
             cut_rate: rate,
             rx_drops: 0,
+            drops_pending: false,
             last_loss: None,
             rtt: RttEstimator::default(),
         }
@@ -161,16 +164,17 @@ impl Controller {
         self.epoch.push((sent_ns, answered));
     }
 
-    /// The receive path's drop counter (cumulative), as read at any moment.
+    /// The receive path's drop counter (cumulative: ring and socket drops), as read at any
+    /// moment. True when it moved: the next `tick` cuts the rate.
     pub fn rx_drops(&mut self, total: u64) -> bool {
         let new = total > self.rx_drops;
         self.rx_drops = self.rx_drops.max(total);
+        self.drops_pending |= new;
         new
     }
 
-    /// Decide at `now_ns`, `sent` probes having gone out in all; `rx_dropped`: the receive
-    /// path dropped frames since the last call. Returns the rate to send at.
-    pub fn tick(&mut self, now_ns: u64, sent: u64, rx_dropped: bool) -> f64 {
+    /// Decide at `now_ns`, `sent` probes having gone out in all. Returns the rate to send at.
+    pub fn tick(&mut self, now_ns: u64, sent: u64) -> f64 {
         let elapsed = now_ns.saturating_sub(self.changed_ns);
         let achieved = if elapsed > 0 {
             sent.saturating_sub(self.sent_at_change) as f64 * 1e9 / elapsed as f64
@@ -199,7 +203,10 @@ impl Controller {
             }
         }
         let n = ok + lost;
-        if rx_dropped && elapsed >= self.wait_ns() {
+        // Drops within the wait after a change are the old rate's doing (its replies still
+        // arriving), already answered by that change.
+        let rx_dropped = std::mem::take(&mut self.drops_pending) && elapsed >= self.wait_ns();
+        if rx_dropped {
             let r = base_rate * RX_DROP_CUT;
             self.decrease(r);
         } else if n >= self.decide()
@@ -332,11 +339,11 @@ mod tests {
         for _ in 0..DECIDE {
             c.canary(0, true);
         }
-        assert_eq!(c.tick(10 * MS, 10, false), 2_000.0, "slow start doubles");
+        assert_eq!(c.tick(10 * MS, 10), 2_000.0, "slow start doubles");
         for _ in 0..DECIDE {
             c.canary(5 * MS, false); // sent at the old rate
         }
-        assert_eq!(c.tick(20 * MS, 40, false), 2_000.0, "nothing decided yet");
+        assert_eq!(c.tick(20 * MS, 40), 2_000.0, "nothing decided yet");
         assert_eq!(c.last_loss(), Some(0.0));
     }
 
@@ -347,30 +354,30 @@ mod tests {
         for _ in 0..8 * DECIDE {
             c.canary(0, true);
         }
-        assert_eq!(c.tick(40 * MS, 40, false), 2_000.0);
+        assert_eq!(c.tick(40 * MS, 40), 2_000.0);
         assert_eq!(c.baseline(), Some(0.0));
         // At 2,000/s (achieved), 3 of 8 lost: the path delivered 1,250/s.
         for i in 0..DECIDE {
             c.canary(50 * MS, i >= 3);
         }
-        let r = c.tick(140 * MS, 240, false);
+        let r = c.tick(140 * MS, 240);
         assert!((r - 1_250.0 * HEADROOM).abs() < 1e-6, "{r}");
         // Uncongested epochs: the rate grows by time, at most AI_MAX_STEP per epoch.
         for _ in 0..4 * DECIDE {
             c.canary(150 * MS, true);
         }
-        let r1 = c.tick(190 * MS, 270, false);
+        let r1 = c.tick(190 * MS, 270);
         assert!((r1 - r * (1.0 + AI_SHARE * 0.05)).abs() < 1e-6, "{r1}");
         for _ in 0..4 * DECIDE {
             c.canary(200 * MS, true);
         }
-        let r2 = c.tick(1_190 * MS, 1_000, false);
+        let r2 = c.tick(1_190 * MS, 1_000);
         assert!((r2 - r1 - r * AI_MAX_STEP).abs() < 1e-6, "{r2}");
         // Canaries sent before the change, lost or not, decide nothing.
         for _ in 0..4 * DECIDE {
             c.canary(1_000 * MS, false);
         }
-        assert_eq!(c.tick(1_300 * MS, 1_100, false), r2);
+        assert_eq!(c.tick(1_300 * MS, 1_100), r2);
     }
 
     #[test]
@@ -380,12 +387,12 @@ mod tests {
             c.canary(0, true);
         }
         // 1,000/s asked, 300/s achieved: held.
-        assert_eq!(c.tick(1_000 * MS, 300, false), 1_000.0);
+        assert_eq!(c.tick(1_000 * MS, 300), 1_000.0);
         for _ in 0..DECIDE {
             c.canary(1_000 * MS, true);
         }
         // 700/s achieved: up to 1,400, not 2,000.
-        assert_eq!(c.tick(2_000 * MS, 1_000, false), 1_400.0);
+        assert_eq!(c.tick(2_000 * MS, 1_000), 1_400.0);
     }
 
     #[test]
@@ -393,16 +400,26 @@ mod tests {
         let mut c = Controller::new(limits(1.0, 1e9), 0);
         assert!(c.rx_drops(3));
         assert!(!c.rx_drops(3));
-        let r = c.tick(2_000 * MS, 2_000, true);
+        let r = c.tick(2_000 * MS, 2_000);
         assert!((r - 700.0).abs() < 1.0, "{r}");
+        // Once: the same total again cuts nothing more.
+        assert!(!c.rx_drops(3));
+        assert_eq!(c.tick(2_010 * MS, 2_007), r);
+        // Drops seen within the wait after a change are the old rate's: no second cut.
+        assert!(c.rx_drops(9));
+        assert_eq!(c.tick(2_011 * MS, 2_008), r);
+        // Later ones cut again.
+        assert!(c.rx_drops(10));
+        let r2 = c.tick(3_000 * MS, 2_700);
+        assert!(r2 < r, "{r2} < {r}");
     }
 
     #[test]
     fn silence_grows_slowly() {
         let mut c = Controller::new(limits(1.0, 1e9), 0);
-        assert_eq!(c.tick(500 * MS, 500, false), 1_000.0);
-        assert_eq!(c.tick(1_000 * MS, 1_000, false), 1_250.0);
+        assert_eq!(c.tick(500 * MS, 500), 1_000.0);
+        assert_eq!(c.tick(1_000 * MS, 1_000), 1_250.0);
         // Not sending (a wait between rounds): held.
-        assert_eq!(c.tick(3_000 * MS, 1_000, false), 1_250.0);
+        assert_eq!(c.tick(3_000 * MS, 1_000), 1_250.0);
     }
 }

@@ -186,7 +186,7 @@ pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed
             c.canary(silent.pop_front().unwrap_or_default(), false);
         }
         if now.is_multiple_of(10 * MS) {
-            c.tick(now, sent, false);
+            c.tick(now, sent);
             run.trace.push((now, c.rate()));
             run.losses.push((c.last_loss(), c.baseline()));
         }
