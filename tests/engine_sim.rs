@@ -733,6 +733,7 @@ impl synprobe::engine::WatchOutput for Events {
         Ok(())
     }
     fn snapshot(&mut self, _: &synprobe::health::Fleet) {}
+    fn note(&mut self, _: &str) {}
 }
 
 #[test]
@@ -918,4 +919,176 @@ fn rate_auto_finds_a_policers_rate_and_every_answer() {
     // The retries were few: most probes got through the first time.
     let syns = world.syns.load(Ordering::Relaxed);
     assert!(syns < 16_384 * 3 / 2, "{syns} SYNs: {s}");
+}
+
+/// `watch` of `targets` (port 80 of each: all answer SYN-ACK) every 200 ms for `run_for`,
+/// on `world`; returns the events, the fleet and what the observer saw.
+fn watch_sim(
+    cfg: &EngineConfig,
+    world: &Arc<World>,
+    targets: &str,
+    unhealthy_after: u32,
+    run_for: Duration,
+) -> (Events, synprobe::health::Fleet, Pacing) {
+    use synprobe::health::{Fleet, Settings};
+    let settings = Settings {
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_millis(100),
+        fast_interval: None,
+        healthy_threshold: 2,
+        unhealthy_threshold: unhealthy_after,
+    };
+    let mut fleet = Fleet::new(settings.validate().unwrap(), 3);
+    let set = TargetSet::parse(&[targets.to_string()], &[]).unwrap();
+    let list: Vec<std::net::SocketAddr> = (0..set.len())
+        .map(|i| std::net::SocketAddr::new(set.ip_at(i), 80))
+        .collect();
+    fleet.reload(list.iter().copied(), 0);
+    let (stop, reload, snapshot) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+    );
+    let ctl = synprobe::engine::WatchControl {
+        stop: &stop,
+        reload: &reload,
+        snapshot: &snapshot,
+    };
+    let t0 = Instant::now();
+    let now_ms = || t0.elapsed().as_millis() as u64;
+    let mut events = Events::default();
+    let pacing = Pacing::default();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(run_for);
+            stop.store(true, Ordering::Relaxed);
+        });
+        synprobe::engine::watch_on(
+            &SimNet(world.clone()),
+            cfg,
+            &mut fleet,
+            &mut events,
+            &pacing,
+            &ctl,
+            &now_ms,
+        )
+        .unwrap()
+    });
+    (events, fleet, pacing)
+}
+
+/// Keeps what `watch` says of its rate and canaries.
+#[derive(Default)]
+struct Pacing {
+    last: Mutex<Option<(Option<f64>, Option<synprobe::rate::CanaryTotals>)>>,
+    /// Checks that ended without a SYN-ACK.
+    failed: AtomicU64,
+}
+
+impl synprobe::health::Observer for Pacing {
+    fn probes_sent(&self, _: u64) {}
+    fn checked(&self, _: std::net::SocketAddr, c: &synprobe::health::Check) {
+        if c.reason != Reason::SynAck {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn health(&self, _: std::net::SocketAddr, _: synprobe::health::Health) {}
+    fn transition(&self, _: &synprobe::health::Event) {}
+    fn removed(&self, _: std::net::SocketAddr) {}
+    fn late_total(&self, _: u64) {}
+    fn pacing(&self, rate: Option<f64>, canaries: Option<synprobe::rate::CanaryTotals>) {
+        *self.last.lock().unwrap() = Some((rate, canaries));
+    }
+}
+
+fn went_unhealthy(events: &Events) -> usize {
+    events
+        .0
+        .iter()
+        .filter(|e| e.transition.to == synprobe::health::Health::Unhealthy)
+        .count()
+}
+
+#[test]
+fn watch_at_a_rate_below_the_fleets_need_runs_checks_late_and_never_fails_them() {
+    // 512 targets every 200 ms need 2,560 probes/s; --rate 500. Handed to the send path all
+    // at once, most would wait there past their 100 ms timeout and fail unsent.
+    let mut cfg = config_ports("198.18.0.0/23", "80", 0, 1);
+    cfg.rate = Some(500.0);
+    let world = Arc::new(World {
+        rng: Mutex::new(5),
+        ..Default::default()
+    });
+    let (events, fleet, pacing) = watch_sim(
+        &cfg,
+        &world,
+        "198.18.0.0/23",
+        2,
+        Duration::from_millis(1_500),
+    );
+    assert_eq!(
+        went_unhealthy(&events),
+        0,
+        "no check failed for want of rate"
+    );
+    assert!(fleet.late() > 0, "checks ran late instead");
+    // Sent at the rate: at most 1.5 s of it (and one tick's burst).
+    let syns = world.syns.load(Ordering::Relaxed);
+    assert!(syns <= 750 + 10, "{syns} SYNs at 500/s in 1.5 s");
+    assert_eq!(pacing.last.lock().unwrap().map(|p| p.0), Some(Some(500.0)));
+}
+
+#[test]
+fn watch_auto_holds_a_rate_under_the_policer_and_says_so() {
+    // 1,024 targets every 200 ms need 5,120 probes/s through a 2,000/s policer. The
+    // namespace test (tests/rate_auto.rs) holds auto to no false alarm at all, at 20,000/s;
+    // here, at a tenth of that with a 100 ms timeout on a shared machine, a late thread
+    // alone fails checks, so auto is held to far fewer than sending every check as due.
+    let run = |auto: bool| {
+        let mut cfg = config_ports("198.18.0.0/22", "80", 0, 1);
+        cfg.rate = None;
+        cfg.auto = auto.then_some(Limits { min: 1.0, max: 1e9 });
+        let world = Arc::new(World {
+            faults: Faults {
+                police_per_sec: 2_000,
+                police_burst: 64,
+                ..Default::default()
+            },
+            rng: Mutex::new(9),
+            ..Default::default()
+        });
+        watch_sim(&cfg, &world, "198.18.0.0/22", 3, Duration::from_secs(3))
+    };
+    let (events, fleet, pacing) = run(true);
+    let last = *pacing.last.lock().unwrap();
+    let (rate, canaries) = last.expect("the observer heard of the rate");
+    let (rate, canaries) = (rate.expect("auto steers"), canaries.expect("canaries fly"));
+    let auto_unhealthy = went_unhealthy(&events);
+    eprintln!(
+        "watch auto: rate {rate:.0}/s, canaries {canaries:?}, late {}, failed checks {}, unhealthy {auto_unhealthy}",
+        fleet.late(),
+        pacing.failed.load(Ordering::Relaxed),
+    );
+    assert!(canaries.answered > 0);
+    assert!(
+        fleet.late() > 0,
+        "the policer holds the rate below the need"
+    );
+
+    let (events, fleet, pacing) = run(false);
+    let max_unhealthy = went_unhealthy(&events);
+    eprintln!(
+        "watch max: late {}, failed checks {}, unhealthy {max_unhealthy}",
+        fleet.late(),
+        pacing.failed.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        *pacing.last.lock().unwrap(),
+        Some((None, None)),
+        "no rate, no canaries"
+    );
+    assert!(
+        auto_unhealthy * 10 < max_unhealthy,
+        "auto {auto_unhealthy} false alarms, max {max_unhealthy}"
+    );
 }

@@ -7,6 +7,10 @@
 //! found 7,897 of 65,536 open ports, with the binary before canaries too).
 //! The time of auto against `--rate 20000` is printed, not asserted (no timing thresholds in
 //! tests; scripts/rate-auto-bench.sh measures it, and the 5 % loss case).
+//!
+//! `watch --rate auto` behind the same policer: a fleet that needs more than the policer
+//! passes. Every target listens, so every `unhealthy` is a false alarm: auto makes none (its
+//! checks run late, and it says so), `--rate max` makes them by the thousand.
 mod common;
 
 use common::*;
@@ -42,14 +46,8 @@ fn scan(tb: &Testbed, rate: &str) -> (usize, usize, String, f64) {
     (open, closed, stderr_of(&out), secs)
 }
 
-#[test]
-fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_not() {
-    if !require_root() {
-        return;
-    }
-    let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    let _listener = BacklogListener::start(&tb, 80);
+/// The target side's SYN policer: 20,000/s, one bucket of 1,000.
+fn police(tb: &Testbed) {
     tb.iptables_tgt(&[
         "-A",
         "INPUT",
@@ -67,6 +65,17 @@ fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_
         "-j",
         "DROP",
     ]);
+}
+
+#[test]
+fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_not() {
+    if !require_root() {
+        return;
+    }
+    let _heavy = heavy_lock();
+    let tb = Testbed::up();
+    let _listener = BacklogListener::start(&tb, 80);
+    police(&tb);
     const WARNING: &str = "results are incomplete, try --rate auto or a lower rate";
 
     let (open, _, err, fixed_secs) = scan(&tb, "20000");
@@ -92,4 +101,96 @@ fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_
         "rate_auto: auto took {:.2}x the time of --rate 20000 ({auto_secs:.2} s vs {fixed_secs:.2} s)",
         auto_secs / fixed_secs
     );
+}
+
+/// `watch` of 198.18.0.0/16 port 80 every 2 s (32,768 probes/s needed) for `secs`, ended by
+/// SIGINT: (transitions to unhealthy, stderr).
+fn watch(tb: &Testbed, rate: &str, secs: u32) -> (usize, String) {
+    let bin = synprobe_bin();
+    let secs = secs.to_string();
+    let out = tb.in_scan(&[
+        "timeout",
+        "--foreground",
+        "--preserve-status",
+        "-s",
+        "INT",
+        &secs,
+        &bin,
+        "watch",
+        "198.18.0.0/16",
+        "-p",
+        "80",
+        "--interval",
+        "2s",
+        "--timeout",
+        "1s",
+        "--healthy-threshold",
+        "2",
+        "--unhealthy-threshold",
+        "3",
+        "--rate",
+        rate,
+        "--format",
+        "jsonl",
+    ]);
+    let err = stderr_of(&out);
+    let tail: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}: {}",
+        out.status,
+        tail.join("\n")
+    );
+    let events = stdout_of(&out);
+    let unhealthy = events.matches("\"to\":\"unhealthy\"").count();
+    (unhealthy, err)
+}
+
+#[test]
+fn watch_auto_behind_a_syn_policer_runs_checks_late_and_raises_no_false_alarm() {
+    if !require_root() {
+        return;
+    }
+    let _heavy = heavy_lock();
+    let tb = Testbed::up();
+    let _listener = BacklogListener::start(&tb, 80);
+    police(&tb);
+    // The summary lines only: the final snapshot lists every target after them.
+    let head = |err: &str| -> String {
+        err.lines()
+            .filter(|l| l.starts_with("synprobe:") || l.starts_with("snapshot:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let (unhealthy, err) = watch(&tb, "auto", 14);
+    eprintln!(
+        "watch --rate auto: {unhealthy} went unhealthy\n{}",
+        head(&err)
+    );
+    assert_eq!(unhealthy, 0, "{}", head(&err));
+    // None unhealthy at the end either (a target whose first checks met slow start's
+    // overshoot may still be initial: it needs two passes in a row, and its checks are late).
+    let count = err
+        .lines()
+        .find(|l| l.starts_with("snapshot: 65536 targets: "))
+        .unwrap_or_else(|| panic!("no final snapshot: {}", head(&err)));
+    assert!(count.contains(" healthy, 0 unhealthy, "), "{}", head(&err));
+    assert!(
+        err.contains("ran late in the last 10 s: what --rate auto finds the path takes is"),
+        "{}",
+        head(&err)
+    );
+
+    // Every check as it comes due: the policer drops what the fleet needs over its rate.
+    let (unhealthy, err) = watch(&tb, "max", 8);
+    eprintln!(
+        "watch --rate max: {unhealthy} went unhealthy\n{}",
+        head(&err)
+    );
+    assert!(unhealthy > 0, "the policer must matter: {}", head(&err));
 }

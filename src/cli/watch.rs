@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use super::net::{self, NetArgs};
+use super::rate_arg::RateArg;
 use super::watch_targets as targets;
 use super::{CliError, values};
 use crate::cookie::CookieKey;
@@ -29,6 +30,13 @@ it starts `initial`. While initial or part-way to a change it is checked every
 --fast-interval (HAProxy's fastinter). Checks are spread evenly over the interval, so the send
 rate is flat.
 
+Rate: the checks need (targets / interval) probes per second. With --rate below that, or
+--rate auto on a path that cannot carry it (a SYN policer, a firewall's rate limit), checks
+run late, counted in synprobe_checks_late_total and said on stderr once a minute; a check is
+never failed for a probe that was not sent. --rate auto interleaves a few re-probes of
+answering targets (canaries, about 1.5 % more probes) and holds the fastest rate at which
+they come back, as `scan --rate auto` does.
+
 Output: one line per change on stdout, flushed at once:
   {\"ts\":\"2026-12-02T14:00:03.120Z\",\"target\":\"198.18.0.1:80\",\"from\":\"healthy\",\"to\":\"unhealthy\",
    \"reason\":\"rst\",\"detail\":\"nothing is listening\",\"consecutive\":2,\"rtt_ms\":null}
@@ -40,7 +48,8 @@ old list); SIGINT / SIGTERM end with a final snapshot and exit 0 (a second one e
 Examples:
   synprobe watch 198.18.0.1:80 198.18.0.2:80
   synprobe watch --targets fleet.txt --interval 10s --timeout 2s --format text
-  synprobe watch 198.18.0.0/24 -p 80,443 --interval 5s --timeout 1s")]
+  synprobe watch 198.18.0.0/24 -p 80,443 --interval 5s --timeout 1s
+  synprobe watch --targets fleet.txt --rate auto --metrics-listen 127.0.0.1:9108")]
 pub struct WatchArgs {
     /// Targets: HOST:PORT, [ADDR]:PORT, or an address, CIDR block or range with -p.
     #[arg(value_name = "TARGET")]
@@ -79,9 +88,17 @@ pub struct WatchArgs {
     /// Event format: jsonl or text (default: text on a terminal, jsonl otherwise).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Cap on probes per second (suffixes k, M); the schedule already spreads them.
-    #[arg(long, value_name = "PPS", allow_hyphen_values = true)]
+    /// Cap on probes per second (suffixes k, M; the schedule already spreads them), or auto
+    /// (auto:MAX for a ceiling): the fastest rate the path answers without loss [default: no
+    /// cap].
+    #[arg(long, value_name = "PPS|auto[:MAX]", allow_hyphen_values = true)]
     pub rate: Option<String>,
+    /// The least rate --rate auto may fall to.
+    #[arg(long, value_name = "PPS")]
+    pub rate_min: Option<String>,
+    /// Write the rate and the canaries' loss every 100 ms to FILE (JSON Lines), for plots.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub rate_trace: Option<String>,
     /// Serve Prometheus metrics on ADDR:PORT (off by default).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
@@ -103,6 +120,9 @@ impl<W: Write> WatchOutput for Out<W> {
             say!("{line}");
         }
     }
+    fn note(&mut self, line: &str) {
+        say!("synprobe: {line}");
+    }
 }
 
 /// One engine's worth: its config and the routes it holds (the loopback settings, if any,
@@ -114,7 +134,12 @@ struct Built {
 
 /// The engine for `list`: a pair space of its addresses x ports of which only the listed
 /// pairs are probed (as `check` builds it), every target routed as the kernel would.
-fn build(plan: &net::NetPlan, list: &[SocketAddr], rate: Option<f64>) -> Result<Built, CliError> {
+fn build(
+    plan: &net::NetPlan,
+    list: &[SocketAddr],
+    rate: RateArg,
+    trace: Option<&str>,
+) -> Result<Built, CliError> {
     let mut ips: Vec<IpAddr> = list.iter().map(SocketAddr::ip).collect();
     ips.sort();
     ips.dedup();
@@ -152,7 +177,9 @@ fn build(plan: &net::NetPlan, list: &[SocketAddr], rate: Option<f64>) -> Result<
         only: Some(only),
         known_macs,
         shield: plan.shield,
-        ..EngineConfig::new(space, routes.paths, plan.source_ports, rate, schedule)
+        auto: rate.auto,
+        rate_trace: trace.map(Into::into),
+        ..EngineConfig::new(space, routes.paths, plan.source_ports, rate.rate, schedule)
     };
     Ok(Built {
         cfg,
@@ -240,13 +267,8 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
         None if std::io::stdout().is_terminal() => EventFormat::Text,
         None => EventFormat::Jsonl,
     };
-    let rate = a
-        .rate
-        .as_deref()
-        .map(values::rate)
-        .transpose()
-        .map_err(CliError::Input)?
-        .flatten();
+    let rate = super::rate_arg::parse(a.rate.as_deref().unwrap_or("max"), a.rate_min.as_deref())
+        .map_err(CliError::Input)?;
     let ports = a.ports.as_deref().map(PortList::parse).transpose()?;
     let from_args = targets::from_args(&a.targets, ports.as_ref()).map_err(CliError::Input)?;
     let mut list = gather(&a, ports.as_ref(), &from_args).map_err(CliError::Input)?;
@@ -283,7 +305,7 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
         .map_or(0, |d| d.as_millis() as u64);
     let now_ms = move || zero.elapsed().as_millis() as u64;
     let mut fleet = Fleet::new(config, CookieKey::random().k0);
-    let mut built = build(&plan, &list, rate)?;
+    let mut built = build(&plan, &list, rate, a.rate_trace.as_deref())?;
     apply(&mut fleet, &list, now_ms(), observer, false);
     let mut out = Out {
         printer: EventPrinter {
@@ -300,6 +322,17 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
         config.healthy_threshold(),
         config.unhealthy_threshold()
     );
+    let needed = list.len() as f64 * 1_000.0 / config.interval_ms().max(1) as f64;
+    match (rate.rate, rate.auto) {
+        (Some(r), None) if r < needed => say!(
+            "synprobe: --rate {r:.0} is below the {needed:.0} probes/s these targets need every {}: checks will run late",
+            values::show_duration(Duration::from_millis(config.interval_ms()))
+        ),
+        (_, Some(_)) => say!(
+            "synprobe: --rate auto: starting slow, then the fastest rate the path answers ({needed:.0} probes/s needed)"
+        ),
+        _ => {}
+    }
     loop {
         match engine::watch(&built.cfg, &mut fleet, &mut out, observer, &ctl, &now_ms)? {
             Ended::Stopped | Ended::OutputClosed => break,
@@ -326,7 +359,7 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
         // The old engine's routes go first, so a loopback setting is put back before the new
         // routes change it again.
         drop(built);
-        built = match build(&plan, &new, rate) {
+        built = match build(&plan, &new, rate, a.rate_trace.as_deref()) {
             Ok(b) => {
                 apply(&mut fleet, &new, now_ms(), observer, true);
                 list = new;
@@ -337,7 +370,7 @@ pub fn run(a: WatchArgs) -> Result<i32, CliError> {
                     "synprobe: reload refused, still watching the {} targets: {e}",
                     list.len()
                 );
-                build(&plan, &list, rate)?
+                build(&plan, &list, rate, a.rate_trace.as_deref())?
             }
         };
     }

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::rate::{CanaryBook, CanaryTotals};
 
-/// One canary per this many probes, on average: 1.6 % of the probes.
+/// One canary per this many probes at a fixed rate: 1.6 % of the probes (under `--rate
+/// auto`, `rate::canary_every`).
 pub const EVERY: u64 = 64;
 /// Answered pairs kept to draw canaries from (the latest, overwritten in turn).
 const POOL: usize = 4096;
@@ -52,6 +53,15 @@ pub struct Canaries {
     rtt_n: AtomicU64,
 }
 
+/// One canary per how many probes, for a send thread at `rate` probes/s (`None`: unpaced)
+/// that `--rate auto` steers or not.
+pub fn every(rate: Option<f64>, steered: bool) -> u64 {
+    match rate {
+        Some(r) if steered => crate::rate::canary_every(r),
+        _ => EVERY,
+    }
+}
+
 impl Canaries {
     pub fn new(key: u64) -> Self {
         Canaries {
@@ -72,9 +82,10 @@ impl Canaries {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the `n`-th probe of send thread `thread` is followed by a canary.
-    pub fn draw(&self, thread: u64, n: u64) -> bool {
-        mix(self.key ^ mix(thread << 48 ^ n)).is_multiple_of(EVERY)
+    /// Whether the `n`-th probe of send thread `thread` is followed by a canary, one in
+    /// `every` on average.
+    pub fn draw(&self, thread: u64, n: u64, every: u64) -> bool {
+        mix(self.key ^ mix(thread << 48 ^ n)).is_multiple_of(every.max(1))
     }
 
     /// The receiver: pair `idx` answered for the first time; it may serve as a canary.
@@ -143,8 +154,22 @@ mod tests {
     #[test]
     fn about_one_in_64_is_drawn() {
         let c = Canaries::new(42);
-        let n = (0..640_000).filter(|&i| c.draw(i % 3, i)).count();
+        let n = (0..640_000).filter(|&i| c.draw(i % 3, i, EVERY)).count();
         assert!((9_000..11_000).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn auto_at_low_rates_draws_more_often() {
+        assert_eq!(every(Some(1e6), true), EVERY);
+        assert_eq!(every(Some(1e6), false), EVERY);
+        assert_eq!(every(None, true), EVERY);
+        assert_eq!(every(Some(3_200.0), true), 32, "100 a second");
+        assert_eq!(every(Some(500.0), true), 16, "never over 1 in 16");
+        assert_eq!(
+            every(Some(500.0), false),
+            EVERY,
+            "a fixed rate only estimates"
+        );
     }
 
     #[test]

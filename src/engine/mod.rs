@@ -19,6 +19,7 @@ mod send_times;
 mod sender;
 mod tracker;
 mod watch;
+mod watch_admit;
 
 pub use clock::Clock;
 pub use neighbours::Neighbours;

@@ -11,8 +11,8 @@ use super::Clock;
 use super::canaries::Canaries;
 use crate::rate::{Controller, RttEstimator};
 
-/// How often the pilot looks.
-const TICK: Duration = Duration::from_millis(5);
+/// How often the scan's pilot looks.
+pub const SCAN_TICK: Duration = Duration::from_millis(5);
 /// How often a trace line is written.
 const TRACE_EVERY_NS: u64 = 100_000_000;
 
@@ -41,6 +41,18 @@ impl PilotStatus {
     }
 }
 
+/// The `--rate-trace` file, if asked for.
+pub fn open_trace(
+    cfg: &super::EngineConfig,
+) -> std::io::Result<Option<Box<dyn Write + Send + 'static>>> {
+    Ok(match &cfg.rate_trace {
+        Some(path) => Some(Box::new(std::io::LineWriter::new(std::fs::File::create(
+            path,
+        )?))),
+        None => None,
+    })
+}
+
 pub struct Pilot<'a> {
     pub canaries: &'a Canaries,
     /// `Some` under `--rate auto`.
@@ -56,6 +68,8 @@ pub struct Pilot<'a> {
     pub done: &'a AtomicBool,
     pub status: &'a PilotStatus,
     pub trace: Option<Box<dyn Write + Send + 'a>>,
+    /// How often it looks (`SCAN_TICK`; `watch` looks as often as its driver).
+    pub tick: Duration,
 }
 
 impl Pilot<'_> {
@@ -66,11 +80,17 @@ impl Pilot<'_> {
         self.status.rate.store(rate.to_bits(), Ordering::Relaxed);
     }
 
-    pub fn run(mut self) {
-        let mut rtt = RttEstimator::default();
+    /// Publish the controller's starting rate (before the senders start, if they should
+    /// never see a rate of 0).
+    pub fn publish_start(&self) {
         if let Some(c) = &self.controller {
             self.publish(c.rate());
         }
+    }
+
+    pub fn run(mut self) {
+        let mut rtt = RttEstimator::default();
+        self.publish_start();
         let (mut last_trace, mut last_sent) = (self.clock.now_ns(), 0u64);
         let (mut ok, mut lost) = (0u64, 0u64);
         loop {
@@ -130,7 +150,7 @@ impl Pilot<'_> {
                 }
                 return;
             }
-            std::thread::sleep(TICK);
+            std::thread::sleep(self.tick);
         }
     }
 }

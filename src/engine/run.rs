@@ -234,12 +234,7 @@ pub fn run_resumable<N: Network>(
     let controller = cfg
         .auto
         .map(|l| crate::rate::Controller::new(l, clock.now_ns()));
-    let trace: Option<Box<dyn std::io::Write + Send>> = match &cfg.rate_trace {
-        Some(path) => Some(Box::new(std::io::LineWriter::new(std::fs::File::create(
-            path,
-        )?))),
-        None => None,
-    };
+    let trace = super::pilot::open_trace(cfg)?;
     let sent = AtomicU64::new(0);
     let decided = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -318,6 +313,7 @@ pub fn run_resumable<N: Network>(
             done: &done,
             status: &status,
             trace,
+            tick: super::pilot::SCAN_TICK,
         };
         let pilot_handle = s.spawn(move || pilot.run());
         let driver = s.spawn(|| {

@@ -143,22 +143,8 @@ pub struct Walk<'a> {
     pub thread: u64,
 }
 
-/// Send one job over `txs` (one per link of `cfg.paths`).
-pub fn send_job(
-    sh: &SendShared,
-    txs: &mut [impl Transmit],
-    job: &SendJob,
-) -> Result<Sent, IoError> {
-    let walk = Walk {
-        start: 0,
-        progress: None,
-        count_decided: !job.skip_answered,
-        thread: 0,
-    };
-    send_walk(sh, txs, job, &walk)
-}
-
-/// [`send_job`], from `walk.start`, publishing its progress.
+/// Send one job over `txs` (one per link of `cfg.paths`), from `walk.start`, publishing its
+/// progress.
 pub fn send_walk(
     sh: &SendShared,
     txs: &mut [impl Transmit],
@@ -357,7 +343,8 @@ pub fn send_walk(
                 && !canary
                 && let Some(c) = sh.canaries
             {
-                canary_due = (steered || drawn >= CANARY_WARMUP) && c.draw(walk.thread, drawn);
+                canary_due = (steered || drawn >= CANARY_WARMUP)
+                    && c.draw(walk.thread, drawn, super::canaries::every(rate, steered));
                 drawn += 1;
             }
             if out.frames[l].is_full() {

@@ -2,18 +2,27 @@
 //! `scan`, the same templates, routes, neighbours, cookies and teardown) for the whole
 //! fleet. This thread owns the `Fleet`: each tick it takes the answers the receiver proved,
 //! ends the checks whose deadline passed in silence, and hands the pairs that came due to
-//! the send thread. It sleeps until the next slot, deadline or answer (at most a tick).
+//! the send thread, a tick's worth of the send rate at a time (`watch_admit.rs`). It sleeps
+//! until the next slot or deadline (at most a tick).
+//!
+//! Under `--rate auto` the scan's pilot and canaries run here too: the same controller
+//! (`rate::Controller`) finds the rate the path answers without loss, and the driver admits
+//! checks at that rate, so a path that cannot carry the fleet makes checks late (and says
+//! so), never false alarms.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel, sync_channel};
 use std::time::Duration;
 
+use super::canaries::Canaries;
 use super::net::{Network, PacketNetwork, shield};
 use super::pending::Pending;
+use super::pilot::{Pilot, PilotStatus};
 use super::receiver::{RxCounters, RxTask};
 use super::run::{NEIGHBOUR_INTERVAL_MS, SetOnDrop, silence, templates};
-use super::sender::{Pairs, SendJob, SendShared, send_job};
+use super::sender::{Pairs, SendJob, SendShared, Walk, send_walk};
+use super::watch_admit::{Admission, LateNotice};
 use super::{Clock, EngineConfig, EngineError, Neighbours, SendTimes, Tracker};
 use crate::health::{Check, Event, Fleet, Observer};
 use crate::io::RxFilter;
@@ -50,6 +59,8 @@ pub struct WatchControl<'a> {
 pub trait WatchOutput {
     fn event(&mut self, e: &Event) -> std::io::Result<()>;
     fn snapshot(&mut self, fleet: &Fleet);
+    /// A line for the operator (stderr), such as checks running late for want of rate.
+    fn note(&mut self, line: &str);
 }
 
 /// Why a watch run ended.
@@ -79,6 +90,19 @@ pub fn watch(
     watch_on(&net, cfg, fleet, out, observer, ctl, now_ms)
 }
 
+/// Where the send rate comes from, each tick: `--rate`, or under `--rate auto` the pilot's
+/// controller (and its canaries, for the observer).
+struct RateSource<'a> {
+    fixed: Option<f64>,
+    pilot: Option<(&'a PilotStatus, &'a Canaries)>,
+}
+
+impl RateSource<'_> {
+    fn now(&self) -> Option<f64> {
+        self.pilot.and_then(|(s, _)| s.rate()).or(self.fixed)
+    }
+}
+
 /// Everything the driver's tick works with.
 struct Driver<'a, 'o> {
     cfg: &'a EngineConfig,
@@ -90,6 +114,10 @@ struct Driver<'a, 'o> {
     pending: Pending,
     /// Fleet id -> pair index, filled as targets first come due.
     pair_of_id: Vec<Option<u64>>,
+    /// How many due checks may go to the send thread now.
+    admission: Admission,
+    late_notice: LateNotice,
+    rate: RateSource<'a>,
 }
 
 impl Driver<'_, '_> {
@@ -147,13 +175,16 @@ impl Driver<'_, '_> {
         self.pair_of_id[i]
     }
 
-    /// The pairs due by `now_ms`, each made ready for a fresh check: its answer bit cleared
-    /// (so the answer is a match, not a duplicate), an absent neighbour given another chance,
-    /// and its deadline set.
+    /// The pairs due by `now_ms`, as many as the admission allows, each made ready for a
+    /// fresh check: its answer bit cleared (so the answer is a match, not a duplicate), an
+    /// absent neighbour given another chance, and its deadline set from now.
     fn due(&mut self, now_ms: u64) -> std::io::Result<Vec<u64>> {
         let timeout = self.fleet.config().timeout_ms();
+        let budget = self.admission.budget(now_ms);
         let mut batch = Vec::new();
-        while let Some(d) = self.fleet.pop_due(now_ms) {
+        while (batch.len() as u64) < budget
+            && let Some(d) = self.fleet.pop_due(now_ms)
+        {
             let Some(idx) = self.pair_of(d.id, d.target) else {
                 continue; // not in this engine's space: cannot happen, the caller builds both
             };
@@ -169,6 +200,7 @@ impl Driver<'_, '_> {
             self.pending.start(idx, d.id, now_ms + timeout);
             batch.push(idx);
         }
+        self.admission.admitted(batch.len() as u64);
         Ok(batch)
     }
 
@@ -181,7 +213,8 @@ impl Driver<'_, '_> {
             .flatten()
             .min();
         Duration::from_millis(match next {
-            Some(t) if t <= now_ms => 0,
+            // Still due after `due`: the admission held it back until the rate allows more.
+            Some(t) if t <= now_ms => tick,
             Some(t) => (t - now_ms).clamp(tick / 2, tick),
             None => tick,
         })
@@ -219,6 +252,31 @@ pub fn watch_on<N: Network>(
     let done = AtomicBool::new(false);
     // Stops the send thread mid-batch when the driver ends.
     let halt = AtomicBool::new(false);
+    // `--rate auto`: canaries among the checks, and the pilot steering the rate.
+    let auto = cfg.auto.is_some();
+    let canaries = Canaries::new(cfg.key.k1 ^ cfg.seed.rotate_left(29));
+    let pace = AtomicU64::new(0);
+    let status = PilotStatus::default();
+    let tick = Duration::from_millis(tick_ms(fleet.config()));
+    let trace = super::pilot::open_trace(cfg)?;
+    let pilot = cfg.auto.map(|limits| Pilot {
+        canaries: &canaries,
+        controller: Some(
+            crate::rate::Controller::new(limits, clock.now_ns()).tuned(crate::rate::Tuning::WATCH),
+        ),
+        pace: &pace,
+        threads: 1,
+        sent: &sent,
+        rx_drops: &counters.ring_drops,
+        clock,
+        done: &done,
+        status: &status,
+        trace,
+        tick,
+    });
+    if let Some(p) = &pilot {
+        p.publish_start(); // the first tick's admission already follows it
+    }
 
     let rx = net.open_rx(&RxFilter {
         local_ips: cfg.paths.local_ips(),
@@ -245,8 +303,8 @@ pub fn watch_on<N: Network>(
         sent: &sent,
         owed: &counters.challenge_debt,
         decided: &decided,
-        canaries: None,
-        pace: None,
+        canaries: auto.then_some(&canaries),
+        pace: auto.then_some(&pace),
     };
     let (res_tx, res_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let (due_tx, due_rx) = channel::<Vec<u64>>();
@@ -259,6 +317,12 @@ pub fn watch_on<N: Network>(
         observer,
         pending: Pending::default(),
         pair_of_id: Vec::new(),
+        admission: Admission::new(None, tick.as_millis() as u64, now_ms()),
+        late_notice: LateNotice::default(),
+        rate: RateSource {
+            fixed: cfg.rate,
+            pilot: auto.then_some((&status, &canaries)),
+        },
     };
 
     std::thread::scope(|s| {
@@ -271,20 +335,29 @@ pub fn watch_on<N: Network>(
             clock,
             done: &done,
             out: res_tx,
-            canaries: None,
+            canaries: auto.then_some(&canaries),
         };
         let rx_handle = s.spawn(move || task.run(rx, control_tx));
+        let pilot_handle = pilot.map(|p| s.spawn(move || p.run()));
         let shared = &shared;
         let send_handle = s.spawn(move || {
             // Pairs come in the order they came due; the rate (if any) caps the flow.
-            for batch in due_rx {
+            for (n, batch) in due_rx.into_iter().enumerate() {
                 let job = SendJob {
                     pairs: Pairs::List(&batch),
                     skip_answered: false,
                     rate: cfg.rate,
                     cycle_until_ns: None,
                 };
-                send_job(shared, &mut send_txs, &job)?;
+                // Each batch draws its canaries afresh (as if a thread of its own): the
+                // draws are by position in the walk, and every batch starts at 0.
+                let walk = Walk {
+                    start: 0,
+                    progress: None,
+                    count_decided: true,
+                    thread: n as u64,
+                };
+                send_walk(shared, &mut send_txs, &job, &walk)?;
             }
             Ok::<(), crate::io::IoError>(())
         });
@@ -295,6 +368,9 @@ pub fn watch_on<N: Network>(
             drop(due_tx);
             r
         };
+        if let Some(h) = pilot_handle {
+            h.join().expect("pilot thread panicked");
+        }
         let rx_r = rx_handle.join().expect("receiver thread panicked");
         let send_r = send_handle.join().expect("send thread panicked");
         rx_r?;
@@ -325,6 +401,8 @@ fn drive(
             d.out.snapshot(d.fleet);
         }
         let now = now_ms();
+        let rate = d.rate.now();
+        d.admission.set_rate(rate, now);
         // Answers since the last tick; the receiver gone is an error its join reports.
         let mut arrived = Vec::new();
         loop {
@@ -362,6 +440,16 @@ fn drive(
             reported_late = d.fleet.late();
             d.observer.late_total(reported_late);
         }
+        let (auto, config) = (d.rate.pilot.is_some(), d.fleet.config());
+        let (len, interval) = (d.fleet.len(), config.interval_ms());
+        if let Some(line) = d
+            .late_notice
+            .check(now, reported_late, rate, auto, len, interval)
+        {
+            d.out.note(&line);
+        }
+        d.observer
+            .pacing(rate, d.rate.pilot.map(|(_, c)| c.totals()));
         std::thread::sleep(d.sleep_for(now));
     }
 }

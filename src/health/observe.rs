@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::fleet::Event;
 use super::state::{Check, Health};
+use crate::rate::CanaryTotals;
 
 /// Called from the watch driver's thread; implementations keep their own locking.
 pub trait Observer: Send + Sync {
@@ -23,6 +24,9 @@ pub trait Observer: Send + Sync {
     fn removed(&self, target: SocketAddr);
     /// The total count of checks that ran late so far (see `Fleet::late`).
     fn late_total(&self, total: u64);
+    /// Each tick: the send rate (`--rate`, or what `--rate auto` holds now; `None`: no
+    /// limit) and, under `--rate auto`, what the canaries have said so far.
+    fn pacing(&self, rate: Option<f64>, canaries: Option<CanaryTotals>);
 }
 
 /// Keeps nothing: `watch` without metrics.
@@ -35,4 +39,5 @@ impl Observer for NoObserver {
     fn transition(&self, _: &Event) {}
     fn removed(&self, _: SocketAddr) {}
     fn late_total(&self, _: u64) {}
+    fn pacing(&self, _: Option<f64>, _: Option<CanaryTotals>) {}
 }

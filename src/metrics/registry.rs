@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -18,6 +19,7 @@ use super::exposition::Format;
 use super::labels::{KindLabel, REASONS, TRANSITIONS, TransitionLabels, reason_slot};
 use super::targets::Targets;
 use crate::health::{Check, Event, Health, Observer};
+use crate::rate::CanaryTotals;
 
 /// Histogram bounds in seconds, 1-2.5-5 per decade from 100 us (a SYN-ACK across a rack)
 /// to 10 s (the longest `--timeout` that still makes sense).
@@ -36,6 +38,9 @@ pub struct Metrics {
     rtt: Histogram,
     transitions: Family<TransitionLabels, Counter>,
     checks_late: Counter,
+    send_rate: Gauge<f64, std::sync::atomic::AtomicU64>,
+    canaries_answered: Counter,
+    canaries_lost: Counter,
 }
 
 impl Default for Metrics {
@@ -91,6 +96,25 @@ impl Metrics {
             checks_late.clone(),
         );
 
+        let send_rate = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "send_rate",
+            "Probes per second the checks may go out at: --rate, or what --rate auto holds now (0: no limit)",
+            send_rate.clone(),
+        );
+        let canaries_answered = Counter::default();
+        registry.register(
+            "canaries_answered",
+            "--rate auto's re-probes of answering targets that were answered in time",
+            canaries_answered.clone(),
+        );
+        let canaries_lost = Counter::default();
+        registry.register(
+            "canaries_lost",
+            "--rate auto's re-probes of answering targets that went unanswered: loss on the path",
+            canaries_lost.clone(),
+        );
+
         let targets = Arc::new(Targets::default());
         registry.register_collector(Box::new(targets.clone()));
 
@@ -102,6 +126,9 @@ impl Metrics {
             rtt,
             transitions,
             checks_late,
+            send_rate,
+            canaries_answered,
+            canaries_lost,
         }
     }
 
@@ -168,6 +195,19 @@ impl Observer for Metrics {
     fn late_total(&self, total: u64) {
         // The driver reports a running total; a counter only moves up, so take the larger.
         self.checks_late.inner().fetch_max(total, Ordering::Relaxed);
+    }
+
+    fn pacing(&self, rate: Option<f64>, canaries: Option<CanaryTotals>) {
+        self.send_rate.set(rate.unwrap_or(0.0));
+        if let Some(c) = canaries {
+            // Running totals, as `late_total`.
+            self.canaries_answered
+                .inner()
+                .fetch_max(c.answered, Ordering::Relaxed);
+            self.canaries_lost
+                .inner()
+                .fetch_max(c.lost, Ordering::Relaxed);
+        }
     }
 }
 

@@ -11,6 +11,20 @@ use std::collections::{HashMap, VecDeque};
 /// must not grow the book without bound).
 const MAX_OUT: usize = 1 << 16;
 
+/// Probes per canary under `--rate auto` at the most: 1.6 % of the probes...
+pub const EVERY_AUTO: u64 = 64;
+/// ...but at least this many canaries a second per sender, up to...
+const MIN_PER_SEC: f64 = 100.0;
+/// ...one in this many probes. At a few thousand probes a second one in 64 is a few dozen
+/// canaries a second, and the controller would need a second of them to see a loss of
+/// 10 %: a second above the bottleneck fails health checks and stretches a scan's slow start.
+pub const EVERY_LOW_RATE: u64 = 16;
+
+/// One canary per how many probes, for a sender at `rate` probes/s steered by the controller.
+pub fn canary_every(rate: f64) -> u64 {
+    ((rate / MIN_PER_SEC) as u64).clamp(EVERY_LOW_RATE, EVERY_AUTO)
+}
+
 /// What the canaries have said so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CanaryTotals {
@@ -114,6 +128,14 @@ mod tests {
         );
         assert_eq!(b.totals().loss(), Some(0.5));
         assert_eq!(CanaryTotals::default().loss(), None);
+    }
+
+    #[test]
+    fn at_low_rates_more_probes_are_canaries() {
+        assert_eq!(canary_every(1e6), EVERY_AUTO);
+        assert_eq!(canary_every(3_200.0), 32, "100 a second");
+        assert_eq!(canary_every(500.0), EVERY_LOW_RATE, "never over 1 in 16");
+        assert_eq!(canary_every(0.0), EVERY_LOW_RATE);
     }
 
     #[test]

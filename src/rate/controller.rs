@@ -48,7 +48,7 @@ const AI_MAX_STEP: f64 = 0.02;
 /// loss-free (the increase takes about a second to get there).
 const REPROBE: f64 = 1.25;
 /// The first epoch, with no baseline, is congested only if it lost more than this.
-const FIRST_LOSS: f64 = 0.75;
+const FIRST_LOSS: f64 = 0.5;
 /// Baseline pool weight kept: older epochs fade, so a long scan follows a path that changes.
 const BASE_CAP: f64 = 4096.0;
 /// Without any decided canary for this long (nothing has answered yet), grow cautiously.
@@ -63,6 +63,46 @@ const QUIET_GROWTH: f64 = 1.25;
 const SLOW_START_EPOCH_NS: u64 = 100_000_000;
 /// Where slow start begins when the floor is lower.
 pub const DEFAULT_START: f64 = 1_000.0;
+
+/// How eager the controller is: a scan wants its answers soon and retries what an overshoot
+/// lost, so it climbs back fast and searches again; `watch` has no retries, and a probe lost
+/// to an overshoot is a failed check, so it keeps more headroom and climbs slowly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// The share of the delivered rate kept after a decrease.
+    pub headroom: f64,
+    /// Additive increase per second, as a share of the rate at the last decrease.
+    pub ai_share: f64,
+    /// Back to slow start once this far above the rate the last decrease set.
+    pub reprobe: f64,
+    /// The deepest single decrease, as the share of the rate kept.
+    pub min_cut: f64,
+    /// Decide a loss as soon as the slow-start count of canaries shows it, in every phase
+    /// (the increase still waits for the full count).
+    pub early_loss: bool,
+}
+
+impl Tuning {
+    /// `scan`: back to the bottleneck a fifth of a second after a 5 % cut.
+    pub const SCAN: Tuning = Tuning {
+        headroom: HEADROOM,
+        ai_share: AI_SHARE,
+        reprobe: REPROBE,
+        min_cut: MIN_CUT,
+        early_loss: false,
+    };
+    /// `watch`: 10 % below what the path delivered, back there in five seconds, a new
+    /// search only after a loss-free climb of half as much again (the path changed), and a
+    /// loss acted on at once, as deep as it says: at a few thousand checks a second a full
+    /// count of canaries takes a second, and a second of overshoot fails checks.
+    pub const WATCH: Tuning = Tuning {
+        headroom: 0.9,
+        ai_share: 0.02,
+        reprobe: 1.5,
+        min_cut: 0.2,
+        early_loss: true,
+    };
+}
 
 /// Floor and ceiling, probes/s.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,6 +120,7 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub struct Controller {
     limits: Limits,
+    tuning: Tuning,
     rate: f64,
     phase: Phase,
     /// When the rate last changed, and how many probes had been sent by then.
@@ -114,6 +155,7 @@ impl Controller {
         let rate = DEFAULT_START.clamp(min, limits.max);
         Controller {
             limits,
+            tuning: Tuning::SCAN,
             rate,
             phase: Phase::SlowStart,
             changed_ns: now_ns,
@@ -128,6 +170,13 @@ impl Controller {
             last_loss: None,
             rtt: RttEstimator::default(),
         }
+    }
+
+    /// With `tuning` instead of `Tuning::SCAN`.
+    pub fn tuned(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self.ai_step = self.rate * tuning.ai_share;
+        self
     }
 
     /// The rate to send at, probes/s.
@@ -210,6 +259,7 @@ impl Controller {
             let r = base_rate * RX_DROP_CUT;
             self.decrease(r);
         } else if n >= self.decide()
+            || (self.tuning.early_loss && n >= DECIDE && self.excess(ok, lost).is_some())
             || (self.phase == Phase::SlowStart
                 && n > 0
                 && lost == 0
@@ -220,7 +270,8 @@ impl Controller {
             match self.excess(ok, lost) {
                 Some(b) => {
                     let delivered = base_rate * (1.0 - l) / (1.0 - b).max(0.05);
-                    let r = (delivered * HEADROOM).clamp(base_rate * MIN_CUT, base_rate * HEADROOM);
+                    let h = self.tuning.headroom;
+                    let r = (delivered * h).clamp(base_rate * self.tuning.min_cut, base_rate * h);
                     self.decrease(r);
                     self.bottleneck = delivered;
                 }
@@ -230,7 +281,9 @@ impl Controller {
                     }
                     // Well above the rate the last decrease set, and still no loss: that
                     // decrease was chance or the bottleneck has moved. Search again.
-                    if self.phase == Phase::Avoidance && self.rate > REPROBE * self.cut_rate {
+                    if self.phase == Phase::Avoidance
+                        && self.rate > self.tuning.reprobe * self.cut_rate
+                    {
                         self.phase = Phase::SlowStart;
                     }
                     let r = match self.phase {
@@ -238,7 +291,8 @@ impl Controller {
                         // cannot keep up holds the rate where it is.
                         Phase::SlowStart => (self.rate * 2.0).min(achieved * 2.0).max(self.rate),
                         Phase::Avoidance => {
-                            let secs = (elapsed as f64 / 1e9).min(AI_MAX_STEP / AI_SHARE);
+                            let secs =
+                                (elapsed as f64 / 1e9).min(AI_MAX_STEP / self.tuning.ai_share);
                             self.rate + self.ai_step * secs
                         }
                     };
@@ -305,7 +359,7 @@ impl Controller {
     fn decrease(&mut self, r: f64) {
         self.phase = Phase::Avoidance;
         self.change(r);
-        self.ai_step = self.rate * AI_SHARE;
+        self.ai_step = self.rate * self.tuning.ai_share;
         self.cut_rate = self.rate;
     }
 

@@ -13,6 +13,6 @@ mod rtt;
 #[cfg(test)]
 mod sim;
 
-pub use canary::{CanaryBook, CanaryTotals};
-pub use controller::{Controller, Limits};
+pub use canary::{CanaryBook, CanaryTotals, canary_every};
+pub use controller::{Controller, Limits, Tuning};
 pub use rtt::RttEstimator;

@@ -1,18 +1,16 @@
 //! The controller against simulated bottlenecks, in virtual time: a sender at the
-//! controller's rate, one canary in 64 probes, a bottleneck that passes or drops each probe
+//! controller's rate, canaries as the engine draws them (`canary_every`), a bottleneck that passes or drops each probe
 //! (and may delay it), random loss each way, and the canaries' answers or silence fed back
 //! after the wait, as the engine does.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::{Controller, Limits};
+use super::{Controller, Limits, Tuning, canary_every};
 
 const MS: u64 = 1_000_000;
 /// The path's round-trip time without queueing.
 const BASE_RTT_NS: u64 = 2 * MS;
-/// Probes per canary (the engine's share is 1/64).
-const EVERY: u64 = 64;
 
 /// Deterministic randomness: xorshift64*.
 struct Rng(u64);
@@ -120,8 +118,20 @@ impl Run {
 }
 
 /// `secs` of virtual time at the controller's rate through `neck`, with `loss` each way.
-pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed: u64) -> Run {
-    let mut c = Controller::new(limits, 0);
+pub fn simulate(limits: Limits, neck: Bottleneck, loss: f64, secs: u64, seed: u64) -> Run {
+    simulate_tuned(limits, Tuning::SCAN, neck, loss, secs, seed)
+}
+
+/// [`simulate`] with the controller tuned as `tuning`.
+pub fn simulate_tuned(
+    limits: Limits,
+    tuning: Tuning,
+    mut neck: Bottleneck,
+    loss: f64,
+    secs: u64,
+    seed: u64,
+) -> Run {
+    let mut c = Controller::new(limits, 0).tuned(tuning);
     let mut rng = Rng(seed | 1);
     // Canary outcomes in time order: (when known, sent, answered).
     let mut events: BinaryHeap<Reverse<(u64, u64, bool)>> = BinaryHeap::new();
@@ -160,7 +170,7 @@ pub fn simulate(limits: Limits, mut neck: Bottleneck, loss: f64, secs: u64, seed
             }
             // At random, as the engine's keyed choice: every 64th exactly would alias with a
             // policer's regular pattern and see all or nothing.
-            if rng.unit() < 1.0 / EVERY as f64 {
+            if rng.unit() < 1.0 / canary_every(c.rate()) as f64 {
                 match rtt {
                     Some(r) => events.push(Reverse((now + r, now, true))),
                     // Silence is known only when the wait is over, as the engine's book
