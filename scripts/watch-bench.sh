@@ -18,7 +18,8 @@
 #     endpoint, which is scraped over HTTP as Prometheus would);
 #   - detection latency: from the listener's stop to each unhealthy event, max and median.
 #
-#   [STEER=0|1] scripts/watch-bench.sh [TARGETS] [STEADY_INTERVALS]   (defaults: 100000, 3)
+#   [STEER=0|1] [RATE=auto] scripts/watch-bench.sh [TARGETS] [STEADY_INTERVALS]
+#   (defaults: 100000, 3; RATE is passed as watch's --rate: auto adds the pilot and canaries)
 #
 # Needs root, the release binary (cargo build --release), ncat and python3.
 set -euo pipefail
@@ -100,7 +101,7 @@ EOF
 port=9464
 "${pin[@]}" "$tb" exec "$name" scan "$bin" watch --targets "$work/targets" --interval ${interval}s \
     --timeout ${timeout}s --healthy-threshold $threshold --unhealthy-threshold $threshold \
-    --format jsonl --metrics-listen 127.0.0.1:$port >"$work/events" 2>"$work/err" &
+    ${RATE:+--rate "$RATE"} --format jsonl --metrics-listen 127.0.0.1:$port >"$work/events" 2>"$work/err" &
 watch_pid=$!
 
 # The prober's own pid inside `ip netns exec` (the shell's child).

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::rate::{CanaryBook, CanaryTotals};
 
-/// One canary per this many probes at a fixed rate: 1.6 % of the probes (under `--rate
-/// auto`, `rate::canary_every`).
+/// One canary per this many probes: 1.6 % of the probes (under `--rate auto` more at low
+/// rates if the tuning asks, `rate::canary_every`).
 pub const EVERY: u64 = 64;
 /// Answered pairs kept to draw canaries from (the latest, overwritten in turn).
 const POOL: usize = 4096;
@@ -53,11 +53,12 @@ pub struct Canaries {
     rtt_n: AtomicU64,
 }
 
-/// One canary per how many probes, for a send thread at `rate` probes/s (`None`: unpaced)
-/// that `--rate auto` steers or not.
-pub fn every(rate: Option<f64>, steered: bool) -> u64 {
-    match rate {
-        Some(r) if steered => crate::rate::canary_every(r),
+/// One canary per how many probes, for a run sending `rate` probes/s over all its threads
+/// (`None`: unpaced), with at least `min_per_sec` canaries a second when `--rate auto`
+/// steers it.
+pub fn every(rate: Option<f64>, min_per_sec: Option<f64>) -> u64 {
+    match (rate, min_per_sec) {
+        (Some(r), Some(m)) => crate::rate::canary_every(r, m),
         _ => EVERY,
     }
 }
@@ -160,15 +161,20 @@ mod tests {
 
     #[test]
     fn auto_at_low_rates_draws_more_often() {
-        assert_eq!(every(Some(1e6), true), EVERY);
-        assert_eq!(every(Some(1e6), false), EVERY);
-        assert_eq!(every(None, true), EVERY);
-        assert_eq!(every(Some(3_200.0), true), 32, "100 a second");
-        assert_eq!(every(Some(500.0), true), 16, "never over 1 in 16");
+        assert_eq!(every(Some(1e6), Some(100.0)), EVERY);
+        assert_eq!(every(Some(1e6), None), EVERY);
+        assert_eq!(every(None, Some(100.0)), EVERY);
+        assert_eq!(every(Some(3_200.0), Some(100.0)), 32, "100 a second");
+        assert_eq!(every(Some(500.0), Some(100.0)), 16, "never over 1 in 16");
         assert_eq!(
-            every(Some(500.0), false),
+            every(Some(500.0), None),
             EVERY,
             "a fixed rate only estimates"
+        );
+        assert_eq!(
+            every(Some(500.0), Some(0.0)),
+            EVERY,
+            "scan's tuning: no floor"
         );
     }
 

@@ -4,7 +4,7 @@
 //! estimate of loss. Optionally it writes a trace of rate and loss (JSON Lines) for plots.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::Clock;
@@ -70,6 +70,9 @@ pub struct Pilot<'a> {
     pub trace: Option<Box<dyn Write + Send + 'a>>,
     /// How often it looks (`SCAN_TICK`; `watch` looks as often as its driver).
     pub tick: Duration,
+    /// A scan with retry rounds: the round under way, and the last one's number. In the
+    /// last round the controller settles (`Controller::settle`).
+    pub last_round: Option<(&'a AtomicU32, u32)>,
 }
 
 impl Pilot<'_> {
@@ -119,6 +122,11 @@ impl Pilot<'_> {
             }
             let sent = self.sent.load(Ordering::Relaxed);
             if let Some(c) = &mut self.controller {
+                if let Some((round, last)) = self.last_round
+                    && round.load(Ordering::Relaxed) >= last
+                {
+                    c.settle();
+                }
                 c.rx_drops(self.rx_drops.load(Ordering::Relaxed));
                 let r = c.tick(now, sent);
                 self.publish(r);

@@ -271,6 +271,7 @@ pub fn run_resumable<N: Network>(
         decided: &decided,
         canaries: Some(&canaries),
         pace: cfg.auto.map(|_| &pace),
+        canary_floor: crate::rate::Tuning::SCAN.min_canaries_per_sec,
     };
     let (out_tx, out_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     // The verdicts as they reach the sink, counted by state and reason.
@@ -314,6 +315,7 @@ pub fn run_resumable<N: Network>(
             status: &status,
             trace,
             tick: super::pilot::SCAN_TICK,
+            last_round: (retries_of(cfg) > 0).then(|| (&walk.round, retries_of(cfg))),
         };
         let pilot_handle = s.spawn(move || pilot.run());
         let driver = s.spawn(|| {

@@ -51,6 +51,8 @@ pub struct SendShared<'a> {
     pub canaries: Option<&'a Canaries>,
     /// Each thread's rate as `f64` bits when `--rate auto` steers it; `None`: the job's rate.
     pub pace: Option<&'a AtomicU64>,
+    /// Canaries a second at the least when steered (`rate::Tuning::min_canaries_per_sec`).
+    pub canary_floor: f64,
 }
 
 /// Which pairs a job walks: a thread's slice of the permutation (scan, check, bench), or a
@@ -190,6 +192,9 @@ pub fn send_walk(
         })
     };
     let mut want = want_at(rate);
+    // Every thread's rate together: canaries are counted per run, not per thread.
+    let threads = sh.cfg.send_threads.max(1) as f64;
+    let mut total = rate.map(|r| r * threads);
     // A canary is due after the probe that drew it; `drawn` counts this thread's draws.
     let (mut canary_due, mut drawn) = (false, 0u64);
     // `sent` counts this thread's SYNs, `walked` its paced steps; `paid` the receiver's
@@ -211,6 +216,7 @@ pub fn send_walk(
             rate = pace_bits.map(f64::from_bits);
             pacer.set_rate(rate, now, walked + paid);
             want = want_at(rate);
+            total = rate.map(|r| r * threads);
         }
         if rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
             paid += sh.owed.swap(0, Ordering::Relaxed);
@@ -344,7 +350,11 @@ pub fn send_walk(
                 && let Some(c) = sh.canaries
             {
                 canary_due = (steered || drawn >= CANARY_WARMUP)
-                    && c.draw(walk.thread, drawn, super::canaries::every(rate, steered));
+                    && c.draw(
+                        walk.thread,
+                        drawn,
+                        super::canaries::every(total, steered.then_some(sh.canary_floor)),
+                    );
                 drawn += 1;
             }
             if out.frames[l].is_full() {

@@ -101,6 +101,20 @@ impl RateSource<'_> {
     fn now(&self) -> Option<f64> {
         self.pilot.and_then(|(s, _)| s.rate()).or(self.fixed)
     }
+
+    /// What `--rate auto` is doing, for the operator (`None` at a fixed rate).
+    fn describe(&self) -> Option<String> {
+        let (status, canaries) = self.pilot?;
+        let t = canaries.totals();
+        Some(format!(
+            "--rate auto: {:.0} probes/s now; canaries: {} answered, {} lost{}",
+            status.rate().unwrap_or(0.0),
+            t.answered,
+            t.lost,
+            t.loss()
+                .map_or(String::new(), |l| format!(" ({:.1} %)", l * 100.0))
+        ))
+    }
 }
 
 /// Everything the driver's tick works with.
@@ -273,6 +287,7 @@ pub fn watch_on<N: Network>(
         status: &status,
         trace,
         tick,
+        last_round: None,
     });
     if let Some(p) = &pilot {
         p.publish_start(); // the first tick's admission already follows it
@@ -305,6 +320,7 @@ pub fn watch_on<N: Network>(
         decided: &decided,
         canaries: auto.then_some(&canaries),
         pace: auto.then_some(&pace),
+        canary_floor: crate::rate::Tuning::WATCH.min_canaries_per_sec,
     };
     let (res_tx, res_rx) = sync_channel::<Vec<ProbeResult>>(4096);
     let (due_tx, due_rx) = channel::<Vec<u64>>();
@@ -392,6 +408,9 @@ fn drive(
     let mut reported_late = 0;
     loop {
         if ctl.stop.load(Ordering::Relaxed) {
+            if let Some(line) = d.rate.describe() {
+                d.out.note(&line);
+            }
             return Ok(Ended::Stopped);
         }
         if ctl.reload.swap(false, Ordering::Relaxed) {
@@ -399,6 +418,9 @@ fn drive(
         }
         if ctl.snapshot.swap(false, Ordering::Relaxed) {
             d.out.snapshot(d.fleet);
+            if let Some(line) = d.rate.describe() {
+                d.out.note(&line);
+            }
         }
         let now = now_ms();
         let rate = d.rate.now();

@@ -13,16 +13,17 @@ const MAX_OUT: usize = 1 << 16;
 
 /// Probes per canary under `--rate auto` at the most: 1.6 % of the probes...
 pub const EVERY_AUTO: u64 = 64;
-/// ...but at least this many canaries a second per sender, up to...
-const MIN_PER_SEC: f64 = 100.0;
-/// ...one in this many probes. At a few thousand probes a second one in 64 is a few dozen
-/// canaries a second, and the controller would need a second of them to see a loss of
-/// 10 %: a second above the bottleneck fails health checks and stretches a scan's slow start.
+/// ...but, when the tuning asks for a floor of canaries a second
+/// (`Tuning::min_canaries_per_sec`), up to one in this many.
 pub const EVERY_LOW_RATE: u64 = 16;
 
-/// One canary per how many probes, for a sender at `rate` probes/s steered by the controller.
-pub fn canary_every(rate: f64) -> u64 {
-    ((rate / MIN_PER_SEC) as u64).clamp(EVERY_LOW_RATE, EVERY_AUTO)
+/// One canary per how many probes, for a run at `rate` probes/s steered by the controller,
+/// with at least `min_per_sec` canaries a second (0: one in 64 whatever the rate).
+pub fn canary_every(rate: f64, min_per_sec: f64) -> u64 {
+    if min_per_sec <= 0.0 {
+        return EVERY_AUTO;
+    }
+    ((rate / min_per_sec) as u64).clamp(EVERY_LOW_RATE, EVERY_AUTO)
 }
 
 /// What the canaries have said so far.
@@ -132,10 +133,15 @@ mod tests {
 
     #[test]
     fn at_low_rates_more_probes_are_canaries() {
-        assert_eq!(canary_every(1e6), EVERY_AUTO);
-        assert_eq!(canary_every(3_200.0), 32, "100 a second");
-        assert_eq!(canary_every(500.0), EVERY_LOW_RATE, "never over 1 in 16");
-        assert_eq!(canary_every(0.0), EVERY_LOW_RATE);
+        assert_eq!(canary_every(1e6, 100.0), EVERY_AUTO);
+        assert_eq!(canary_every(3_200.0, 100.0), 32, "100 a second");
+        assert_eq!(
+            canary_every(500.0, 100.0),
+            EVERY_LOW_RATE,
+            "never over 1 in 16"
+        );
+        assert_eq!(canary_every(0.0, 100.0), EVERY_LOW_RATE);
+        assert_eq!(canary_every(500.0, 0.0), EVERY_AUTO, "no floor");
     }
 
     #[test]

@@ -170,7 +170,7 @@ pub fn simulate_tuned(
             }
             // At random, as the engine's keyed choice: every 64th exactly would alias with a
             // policer's regular pattern and see all or nothing.
-            if rng.unit() < 1.0 / canary_every(c.rate()) as f64 {
+            if rng.unit() < 1.0 / canary_every(c.rate(), tuning.min_canaries_per_sec) as f64 {
                 match rtt {
                     Some(r) => events.push(Reverse((now + r, now, true))),
                     // Silence is known only when the wait is over, as the engine's book
