@@ -738,57 +738,19 @@ impl synprobe::engine::WatchOutput for Events {
 
 #[test]
 fn watch_checks_every_pair_again_and_moves_each_health_once() {
-    use synprobe::health::{Fleet, Health, NoObserver, Settings};
+    use synprobe::health::Health;
     let mut cfg = config_ports("198.18.0.1", "80,81,84", 0, 1);
     cfg.only = Some([0, 1, 2].into_iter().collect());
     let world = Arc::new(World {
         rng: Mutex::new(1),
         ..Default::default()
     });
-    let settings = Settings {
-        interval: Duration::from_millis(200),
-        timeout: Duration::from_millis(100),
-        fast_interval: None,
-        healthy_threshold: 2,
-        unhealthy_threshold: 2,
-    };
-    let mut fleet = Fleet::new(settings.validate().unwrap(), 3);
     let targets: Vec<std::net::SocketAddr> = [80, 81, 84]
         .iter()
         .map(|&p| std::net::SocketAddr::new("198.18.0.1".parse().unwrap(), p))
         .collect();
-    fleet.reload(targets.iter().copied(), 0);
-    let (stop, reload, snapshot) = (
-        AtomicBool::new(false),
-        AtomicBool::new(false),
-        AtomicBool::new(false),
-    );
-    let ctl = synprobe::engine::WatchControl {
-        stop: &stop,
-        reload: &reload,
-        snapshot: &snapshot,
-    };
-    let t0 = Instant::now();
-    let now_ms = || t0.elapsed().as_millis() as u64;
-    let mut events = Events::default();
-    let ended = std::thread::scope(|s| {
-        s.spawn(|| {
-            // Eight intervals: every target checked about eight times.
-            std::thread::sleep(Duration::from_millis(1_600));
-            stop.store(true, Ordering::Relaxed);
-        });
-        synprobe::engine::watch_on(
-            &SimNet(world.clone()),
-            &cfg,
-            &mut fleet,
-            &mut events,
-            &NoObserver,
-            &ctl,
-            &now_ms,
-        )
-        .unwrap()
-    });
-    assert_eq!(ended, synprobe::engine::Ended::Stopped);
+    // Eight intervals: every target checked about eight times.
+    let (events, fleet, _) = watch_sim(&cfg, &world, &targets, 2, Duration::from_millis(1_600));
     let got: Vec<(u16, Health, Health, Reason, u32)> = {
         let mut v: Vec<_> = events
             .0
@@ -921,12 +883,12 @@ fn rate_auto_finds_a_policers_rate_and_every_answer() {
     assert!(syns < 16_384 * 3 / 2, "{syns} SYNs: {s}");
 }
 
-/// `watch` of `targets` (port 80 of each: all answer SYN-ACK) every 200 ms for `run_for`,
-/// on `world`; returns the events, the fleet and what the observer saw.
+/// `watch` of `targets` every 200 ms (timeout 100 ms, healthy after 2) for `run_for`, on
+/// `world`, stopped by its flag; returns the events, the fleet and what the observer saw.
 fn watch_sim(
     cfg: &EngineConfig,
     world: &Arc<World>,
-    targets: &str,
+    targets: &[std::net::SocketAddr],
     unhealthy_after: u32,
     run_for: Duration,
 ) -> (Events, synprobe::health::Fleet, Pacing) {
@@ -939,11 +901,7 @@ fn watch_sim(
         unhealthy_threshold: unhealthy_after,
     };
     let mut fleet = Fleet::new(settings.validate().unwrap(), 3);
-    let set = TargetSet::parse(&[targets.to_string()], &[]).unwrap();
-    let list: Vec<std::net::SocketAddr> = (0..set.len())
-        .map(|i| std::net::SocketAddr::new(set.ip_at(i), 80))
-        .collect();
-    fleet.reload(list.iter().copied(), 0);
+    fleet.reload(targets.iter().copied(), 0);
     let (stop, reload, snapshot) = (
         AtomicBool::new(false),
         AtomicBool::new(false),
@@ -958,7 +916,7 @@ fn watch_sim(
     let now_ms = || t0.elapsed().as_millis() as u64;
     let mut events = Events::default();
     let pacing = Pacing::default();
-    std::thread::scope(|s| {
+    let ended = std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(run_for);
             stop.store(true, Ordering::Relaxed);
@@ -974,7 +932,16 @@ fn watch_sim(
         )
         .unwrap()
     });
+    assert_eq!(ended, synprobe::engine::Ended::Stopped);
     (events, fleet, pacing)
+}
+
+/// Port 80 of every address of `cidr` (all answer SYN-ACK).
+fn port_80_of(cidr: &str) -> Vec<std::net::SocketAddr> {
+    let set = TargetSet::parse(&[cidr.to_string()], &[]).unwrap();
+    (0..set.len())
+        .map(|i| std::net::SocketAddr::new(set.ip_at(i), 80))
+        .collect()
 }
 
 /// Keeps what `watch` says of its rate and canaries.
@@ -1022,7 +989,7 @@ fn watch_at_a_rate_below_the_fleets_need_runs_checks_late_and_never_fails_them()
     let (events, fleet, pacing) = watch_sim(
         &cfg,
         &world,
-        "198.18.0.0/23",
+        &port_80_of("198.18.0.0/23"),
         2,
         Duration::from_millis(1_500),
     );
@@ -1057,7 +1024,13 @@ fn watch_auto_holds_a_rate_under_the_policer_and_says_so() {
             rng: Mutex::new(9),
             ..Default::default()
         });
-        watch_sim(&cfg, &world, "198.18.0.0/22", 3, Duration::from_secs(3))
+        watch_sim(
+            &cfg,
+            &world,
+            &port_80_of("198.18.0.0/22"),
+            3,
+            Duration::from_secs(3),
+        )
     };
     let (events, fleet, pacing) = run(true);
     let last = *pacing.last.lock().unwrap();

@@ -46,6 +46,15 @@ fn scan(tb: &Testbed, rate: &str) -> (usize, usize, String, f64) {
     (open, closed, stderr_of(&out), secs)
 }
 
+/// A testbed whose every address listens on port 80 (a backlog of 65,535) behind the
+/// target side's SYN policer; the listener goes with the returned guard.
+fn policed() -> (Testbed, BacklogListener) {
+    let tb = Testbed::up();
+    let listener = BacklogListener::start(&tb, 80);
+    police(&tb);
+    (tb, listener)
+}
+
 /// The target side's SYN policer: 20,000/s, one bucket of 1,000.
 fn police(tb: &Testbed) {
     tb.iptables_tgt(&[
@@ -73,9 +82,7 @@ fn auto_behind_a_syn_policer_finds_the_open_ports_and_fixed_rates_are_warned_or_
         return;
     }
     let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    let _listener = BacklogListener::start(&tb, 80);
-    police(&tb);
+    let (tb, _listener) = policed();
     const WARNING: &str = "results are incomplete, try --rate auto or a lower rate";
 
     let (open, _, err, fixed_secs) = scan(&tb, "20000");
@@ -156,9 +163,7 @@ fn watch_auto_behind_a_syn_policer_runs_checks_late_and_raises_no_false_alarm() 
         return;
     }
     let _heavy = heavy_lock();
-    let tb = Testbed::up();
-    let _listener = BacklogListener::start(&tb, 80);
-    police(&tb);
+    let (tb, _listener) = policed();
     // The summary lines only: the final snapshot lists every target after them.
     let head = |err: &str| -> String {
         err.lines()
