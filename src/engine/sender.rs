@@ -192,9 +192,12 @@ pub fn send_walk(
         })
     };
     let mut want = want_at(rate);
-    // Every thread's rate together: canaries are counted per run, not per thread.
+    // One canary per `every` probes, from every thread's rate together (canaries are
+    // counted per run, not per thread); worked out when the rate changes, not per probe.
     let threads = sh.cfg.send_threads.max(1) as f64;
-    let mut total = rate.map(|r| r * threads);
+    let floor = steered.then_some(sh.canary_floor);
+    let every_at = |rate: Option<f64>| super::canaries::every(rate.map(|r| r * threads), floor);
+    let mut every = every_at(rate);
     // A canary is due after the probe that drew it; `drawn` counts this thread's draws.
     let (mut canary_due, mut drawn) = (false, 0u64);
     // `sent` counts this thread's SYNs, `walked` its paced steps; `paid` the receiver's
@@ -216,7 +219,7 @@ pub fn send_walk(
             rate = pace_bits.map(f64::from_bits);
             pacer.set_rate(rate, now, walked + paid);
             want = want_at(rate);
-            total = rate.map(|r| r * threads);
+            every = every_at(rate);
         }
         if rate.is_some() && sh.owed.load(Ordering::Relaxed) > 0 {
             paid += sh.owed.swap(0, Ordering::Relaxed);
@@ -349,12 +352,8 @@ pub fn send_walk(
                 && !canary
                 && let Some(c) = sh.canaries
             {
-                canary_due = (steered || drawn >= CANARY_WARMUP)
-                    && c.draw(
-                        walk.thread,
-                        drawn,
-                        super::canaries::every(total, steered.then_some(sh.canary_floor)),
-                    );
+                canary_due =
+                    (steered || drawn >= CANARY_WARMUP) && c.draw(walk.thread, drawn, every);
                 drawn += 1;
             }
             if out.frames[l].is_full() {
