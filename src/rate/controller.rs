@@ -464,6 +464,18 @@ mod tests {
         Limits { min, max }
     }
 
+    /// A controller whose first slow-start epoch (8 answered canaries, the wait the 30 ms
+    /// floor) doubled it to 2,000/s at 40 ms, `sent` probes out by then.
+    fn doubled_once(sent: u64) -> Controller {
+        let mut c = Controller::new(limits(1.0, 1e9), 0);
+        c.rtt_sample(1_000);
+        for _ in 0..DECIDE {
+            c.canary(0, true);
+        }
+        assert_eq!(c.tick(40 * MS, sent), 2_000.0);
+        c
+    }
+
     #[test]
     fn starts_at_the_floor_or_the_default_within_the_ceiling() {
         assert_eq!(Controller::new(limits(1.0, 1e9), 0).rate(), DEFAULT_START);
@@ -580,12 +592,7 @@ mod tests {
         }
         assert!(c.tick(5_200 * MS, 10_200) < 1_000.0);
         // Settled after a cut: back to the rate that cut set.
-        let mut c = Controller::new(limits(1.0, 1e9), 0);
-        c.rtt_sample(1_000);
-        for _ in 0..DECIDE {
-            c.canary(0, true);
-        }
-        c.tick(40 * MS, 40);
+        let mut c = doubled_once(40);
         for i in 0..DECIDE {
             c.canary(45 * MS, i >= 3);
         }
@@ -645,12 +652,7 @@ mod tests {
                 c.canary((now + 5) * MS, true);
             }
             assert_eq!(c.tick((now + 45) * MS, sent + 90), 4_000.0);
-            c = Controller::new(limits(1.0, 1e9), 0);
-            c.rtt_sample(1_000);
-            for _ in 0..DECIDE {
-                c.canary(0, true);
-            }
-            c.tick(40 * MS, 80);
+            c = doubled_once(80);
         }
         // Two lossy epochs in a row cut.
         for i in 0..DECIDE {
@@ -662,12 +664,7 @@ mod tests {
         }
         assert!(c.tick(140 * MS, 270) < 2_000.0);
         // A doubling that lost half or more is cut at once.
-        let mut c = Controller::new(limits(1.0, 1e9), 0);
-        c.rtt_sample(1_000);
-        for _ in 0..DECIDE {
-            c.canary(0, true);
-        }
-        c.tick(40 * MS, 80);
+        let mut c = doubled_once(80);
         for i in 0..DECIDE {
             c.canary(45 * MS, i >= 5);
         }
